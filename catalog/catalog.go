@@ -32,6 +32,10 @@ type Catalog struct {
 	Defaults Defaults
 	Teams    []Team    // in file order
 	Services []Service // in file order; SLOs already merged over Defaults.SLOs
+
+	// idx answers Lookup, ByPort and Team in O(1). Parse and Empty build it;
+	// a Catalog assembled by hand has none and is searched linearly.
+	idx *index
 }
 
 // Defaults apply to every service that does not override them.
