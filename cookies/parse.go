@@ -1,0 +1,380 @@
+package cookies
+
+import (
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// MaxCookiesPerHeader bounds the cookies taken from one Cookie header or one
+// folded Set-Cookie header; the rest is counted once as TooMany. Browsers
+// keep at most 180 cookies per domain, so a longer header is not a browser's.
+const MaxCookiesPerHeader = 180
+
+// Source says which header a cookie was seen in.
+type Source uint8
+
+// The two sources of SPEC §6 "sources".
+const (
+	Request  Source = iota // the request's Cookie header
+	Response               // a Set-Cookie response header
+)
+
+// String returns "request" or "response".
+func (s Source) String() string {
+	switch s {
+	case Request:
+		return "request"
+	case Response:
+		return "response"
+	}
+	return fmt.Sprintf("Source(%d)", uint8(s))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Source) MarshalText() ([]byte, error) {
+	if s > Response {
+		return nil, fmt.Errorf("invalid cookie source %d", uint8(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// Observation is one cookie seen in one header. It holds no value: only the
+// value's class and a salted hash. Name, Domain and Path may share memory
+// with the parsed header; copy them (strings.Clone) to keep them past the
+// entry, as the Inventory does.
+type Observation struct {
+	Name   string
+	Source Source
+	// Domain is the Set-Cookie Domain attribute, lower-cased and without the
+	// leading dot RFC 6265 §5.2.3 ignores; "" when absent.
+	Domain      string
+	Path        string // "" when absent
+	Secure      bool
+	HTTPOnly    bool
+	Partitioned bool
+	SameSite    string // "Strict", "Lax", "None", or "" when absent or unrecognized
+	// MaxAgeS is the lifetime in seconds: Max-Age when present (0 for a
+	// deletion), else Expires minus the entry time (0 when already past).
+	MaxAgeS    int64
+	HasMaxAge  bool // false for session cookies
+	ValueClass ValueClass
+	// ValueHash is the value hashed with a random salt chosen at process
+	// start, for distinct-value counts. It is meaningless outside this
+	// process and never serialized.
+	ValueHash uint64 `json:"-"`
+}
+
+// Malformed is why a cookie, or the rest of a header, was not taken.
+type Malformed uint8
+
+// The closed set of reasons, the values of the reason label of
+// mesh_cookies_malformed_total.
+const (
+	NoEquals     Malformed = iota // "sid" without '=' (RFC 6265bis would make it a nameless cookie)
+	NoName                        // "=abc"
+	BadName                       // a name that is not an RFC 9110 token
+	BadValue                      // a value with bytes RFC 6265 forbids (DQUOTE inside, backslash, controls, non-ASCII)
+	BadAttribute                  // a Set-Cookie attribute with an invalid value (Max-Age=abc, a date no browser parses, SameSite=Bogus)
+	TooMany                       // more than MaxCookiesPerHeader cookies in one header; the rest is dropped
+	numMalformed
+)
+
+var malformedNames = [numMalformed]string{"no_equals", "no_name", "bad_name", "bad_value", "bad_attribute", "too_many"}
+
+// String returns the reason as used in metrics and reports ("bad_name").
+func (m Malformed) String() string {
+	if m < numMalformed {
+		return malformedNames[m]
+	}
+	return fmt.Sprintf("Malformed(%d)", uint8(m))
+}
+
+// ParseMalformed returns the reason named s and whether it exists.
+func ParseMalformed(s string) (Malformed, bool) {
+	for i, n := range malformedNames {
+		if n == s {
+			return Malformed(i), true
+		}
+	}
+	return 0, false
+}
+
+// valueSeed salts ValueHash. It lives only in this process's memory, so a
+// hash that escaped could not be tested against guessed values elsewhere.
+var valueSeed = maphash.MakeSeed()
+
+func hashValue(v string) uint64 { return maphash.String(valueSeed, v) }
+
+// ParseRequest appends the cookies of a request Cookie header
+// ("a=1; b=2") to dst, and the reason for every piece it could not take to
+// bad. A malformed piece never hides the others.
+func ParseRequest(header string, dst []Observation, bad []Malformed) ([]Observation, []Malformed) {
+	header = trimSpace(header)
+	if header == "" {
+		return dst, bad
+	}
+	// Well-formed headers take one call; only a header net/http rejects as a
+	// whole is parsed again piece by piece to find and count the bad pieces.
+	if strings.Count(header, ";") < MaxCookiesPerHeader {
+		if cs, err := http.ParseCookie(header); err == nil {
+			for _, c := range cs {
+				dst = append(dst, requestObservation(c))
+			}
+			return dst, bad
+		}
+	}
+	n := 0
+	for rest := header; rest != ""; {
+		var piece string
+		piece, rest, _ = strings.Cut(rest, ";")
+		piece = trimSpace(piece)
+		if piece == "" {
+			continue
+		}
+		if n == MaxCookiesPerHeader {
+			bad = append(bad, TooMany)
+			break
+		}
+		n++
+		cs, err := http.ParseCookie(piece)
+		if err != nil || len(cs) != 1 {
+			bad = append(bad, pairReason(piece, false))
+			continue
+		}
+		dst = append(dst, requestObservation(cs[0]))
+	}
+	return dst, bad
+}
+
+func requestObservation(c *http.Cookie) Observation {
+	return Observation{
+		Name:       c.Name,
+		Source:     Request,
+		ValueClass: Classify(c.Value),
+		ValueHash:  hashValue(c.Value),
+	}
+}
+
+// ParseResponse appends the cookies of a logged set-cookie header to dst.
+// Envoy joins repeated response headers with ",", so
+// "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT, b=2; Path=/" holds two
+// cookies: it is split only where a new name= starts after a comma (see
+// SplitSetCookie). now is the entry's time, to turn Expires into MaxAgeS;
+// the zero time means time.Now(). A malformed cookie is counted in bad and
+// never hides the others.
+func ParseResponse(header string, now time.Time, dst []Observation, bad []Malformed) ([]Observation, []Malformed) {
+	n := 0
+	for rest := header; rest != ""; {
+		var line string
+		line, rest = nextSetCookie(rest)
+		line = trimSpace(line)
+		if line == "" {
+			continue
+		}
+		if n == MaxCookiesPerHeader {
+			bad = append(bad, TooMany)
+			break
+		}
+		n++
+		c, err := http.ParseSetCookie(line)
+		if err != nil {
+			pair, _, _ := strings.Cut(line, ";")
+			bad = append(bad, pairReason(trimSpace(pair), true))
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		o, ok := responseObservation(c, now)
+		dst = append(dst, o)
+		if !ok {
+			bad = append(bad, BadAttribute)
+		}
+	}
+	return dst, bad
+}
+
+// responseObservation reports false when an attribute browsers know was
+// present with a value they would ignore.
+func responseObservation(c *http.Cookie, now time.Time) (Observation, bool) {
+	o := Observation{
+		Name:        c.Name,
+		Source:      Response,
+		Domain:      normalizeDomain(c.Domain),
+		Path:        c.Path,
+		Secure:      c.Secure,
+		HTTPOnly:    c.HttpOnly,
+		Partitioned: c.Partitioned,
+		ValueClass:  Classify(c.Value),
+		ValueHash:   hashValue(c.Value),
+	}
+	ok := true
+	switch c.SameSite {
+	case http.SameSiteStrictMode:
+		o.SameSite = "Strict"
+	case http.SameSiteLaxMode:
+		o.SameSite = "Lax"
+	case http.SameSiteNoneMode:
+		o.SameSite = "None"
+	case http.SameSiteDefaultMode:
+		ok = false
+	}
+	expires := c.Expires
+	expiresFixed := false
+	if expires.IsZero() && c.RawExpires != "" {
+		expires, expiresFixed = parseLegacyDate(c.RawExpires)
+	}
+	switch {
+	case c.MaxAge > 0:
+		o.MaxAgeS, o.HasMaxAge = int64(c.MaxAge), true
+	case c.MaxAge < 0:
+		o.MaxAgeS, o.HasMaxAge = 0, true
+	case !expires.IsZero():
+		o.MaxAgeS, o.HasMaxAge = max(expires.Unix()-now.Unix(), 0), true
+	}
+	for _, u := range c.Unparsed {
+		attr, _, _ := strings.Cut(u, "=")
+		attr = trimSpace(attr)
+		if expiresFixed && strings.EqualFold(attr, "expires") {
+			continue
+		}
+		if knownAttribute(attr) {
+			ok = false
+		}
+	}
+	return o, ok
+}
+
+// knownAttribute reports whether browsers interpret attr; unknown ones
+// (Priority, SameParty, Comment, Version) are ignored by them and by us.
+func knownAttribute(attr string) bool {
+	for _, k := range [...]string{"expires", "max-age", "domain", "path", "samesite", "secure", "httponly", "partitioned"} {
+		if strings.EqualFold(attr, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// legacyDateLayouts are Expires formats browsers accept that net/http does
+// not (it takes RFC 1123 and "Mon, 02-Jan-2006 15:04:05 MST").
+var legacyDateLayouts = [...]string{
+	time.RFC850,                   // Wednesday, 21-Oct-26 07:28:00 GMT
+	"Mon, 02-Jan-06 15:04:05 MST", // original Netscape spec
+	time.ANSIC,                    // Wed Oct 21 07:28:00 2026
+	time.RFC1123Z,                 // Wed, 21 Oct 2026 07:28:00 +0000
+	"Mon, 02 Jan 2006 15:04:05",   // zone omitted: UTC
+	"Monday, 02-Jan-2006 15:04:05 MST",
+}
+
+func parseLegacyDate(s string) (time.Time, bool) {
+	for _, layout := range legacyDateLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func normalizeDomain(d string) string {
+	d = strings.TrimPrefix(d, ".")
+	return strings.ToLower(d)
+}
+
+// pairReason explains why net/http refused a name=value pair. setCookie
+// tells whether the name is trimmed first, as ParseSetCookie does.
+func pairReason(pair string, setCookie bool) Malformed {
+	name, _, found := strings.Cut(pair, "=")
+	if setCookie {
+		name = trimSpace(name)
+	}
+	switch {
+	case !found:
+		return NoEquals
+	case name == "":
+		return NoName
+	case !isToken(name):
+		return BadName
+	}
+	return BadValue
+}
+
+// isTokenByte reports whether c is an RFC 9110 tchar.
+func isTokenByte(c byte) bool {
+	if isAlpha(c) || isDigit(c) {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// trimSpace trims the ASCII whitespace net/http trims (textproto.TrimString).
+func trimSpace(s string) string {
+	return strings.Trim(s, " \t\r\n")
+}
+
+// SplitSetCookie splits a Set-Cookie header that Envoy folded with "," into
+// the original header lines, without trimming them. It splits only at a
+// comma followed (after spaces) by a token and '=', which an Expires date
+// ("Wed, 21 Oct 2026") never is, and never inside a double-quoted value.
+// A cookie value that itself contains ", name=" is ambiguous once folded and
+// is split; RFC 6265 forbids commas in values.
+func SplitSetCookie(header string) []string {
+	var lines []string
+	for rest := header; rest != ""; {
+		var line string
+		line, rest = nextSetCookie(rest)
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// nextSetCookie returns the first folded line of s and the rest after the
+// separating comma.
+func nextSetCookie(s string) (line, rest string) {
+	inPair := true // in the name=value pair, before the first ';'
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ';':
+			inPair = false
+		case '"':
+			if inPair && i > 0 && s[i-1] == '=' {
+				if j := strings.IndexByte(s[i+1:], '"'); j >= 0 {
+					i += j + 1
+				}
+			}
+		case ',':
+			if startsCookie(s[i+1:]) {
+				return s[:i], s[i+1:]
+			}
+		}
+	}
+	return s, ""
+}
+
+// startsCookie reports whether s, after spaces, is a token followed by '='.
+func startsCookie(s string) bool {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	start := i
+	for i < len(s) && isTokenByte(s[i]) {
+		i++
+	}
+	return i > start && i < len(s) && s[i] == '='
+}
