@@ -1,0 +1,115 @@
+package sli
+
+import (
+	"strings"
+	"time"
+)
+
+// Observation is one access-log entry as the SLI engine sees it. It is a
+// plain struct so that sli does not depend on the ingest runtime; the
+// caller fills it from whatever record type it has.
+type Observation struct {
+	Time          time.Time     // request start; zero means "now"
+	Service       string        // catalog service name (already resolved by the caller)
+	Route         string        // Envoy route_name; "" when none
+	TCP           bool          // a TCP entry: latency SLIs do not apply
+	Method        string        // HTTP method
+	Path          string        // request path; a query string, if any, is ignored
+	Status        int           // HTTP status, 0 when absent
+	GRPCStatus    int           // gRPC status code, -1 when absent
+	ResponseFlags []string      // Envoy short codes, e.g. "UF", "URX"
+	Duration      time.Duration // 0 when unknown
+	Intermediate  bool          // not a final entry (SPEC §3)
+	Direction     string        // "inbound", "outbound" or ""
+}
+
+// Outcome is how one observation counts against an SLO.
+type Outcome uint8
+
+// The outcomes of SPEC §3.
+const (
+	Good     Outcome = iota // counts as a good event
+	Bad                     // counts as a bad event: it burns error budget
+	Excluded                // does not count at all
+)
+
+// String returns "good", "bad" or "excluded", the record's outcome field.
+func (o Outcome) String() string {
+	switch o {
+	case Good:
+		return "good"
+	case Bad:
+		return "bad"
+	case Excluded:
+		return "excluded"
+	}
+	return "unknown"
+}
+
+// Classify returns the availability outcome of o under SPEC §3, for a
+// service whose health-check path is healthCheck ("" when it has none):
+//
+//   - excluded: intermediate entries, outbound entries (the caller's view
+//     of someone else's request), requests to the health-check path (query
+//     string ignored), and downstream disconnects or resets (DC, DRR) that
+//     got a status below 500;
+//   - bad: status ≥ 500; no status with an upstream or local failure flag;
+//     gRPC status UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+//     UNAVAILABLE or DATA_LOSS;
+//   - good: everything else, 4xx and authorization denials included: those
+//     are the client's errors, not the service's.
+func Classify(o *Observation, healthCheck string) Outcome {
+	if o.Intermediate || o.Direction == "outbound" {
+		return Excluded
+	}
+	if healthCheck != "" && pathOnly(o.Path) == healthCheck {
+		return Excluded
+	}
+	status := o.Status
+	if status < 0 {
+		status = 0 // not a status Envoy can send: treat as absent
+	}
+	failure, disconnect := false, false
+	for _, f := range o.ResponseFlags {
+		switch f {
+		case "DC", "DRR":
+			disconnect = true
+		case "UF", "UH", "UO", "URX", "UT", "LH", "NR", "UC", "UR", "LR", "SI",
+			"DF", "UMSDR", "OM", "DPE", "UPE", "NC", "DT", "RLSE":
+			failure = true
+		}
+	}
+	if disconnect && status < 500 {
+		return Excluded
+	}
+	if status >= 500 || (status == 0 && failure) {
+		return Bad
+	}
+	switch o.GRPCStatus {
+	case 2, 4, 12, 13, 14, 15:
+		return Bad
+	}
+	return Good
+}
+
+// LatencyOutcome returns the latency outcome of o given its availability
+// outcome: the latency SLI covers HTTP requests that are neither excluded
+// nor bad, and such a request is good when it took at most threshold. An
+// unknown duration (0) counts as fast: Envoy always reports one for
+// requests that completed, so this only affects malformed entries.
+func LatencyOutcome(o *Observation, availability Outcome, threshold time.Duration) Outcome {
+	if o.TCP || availability != Good {
+		return Excluded
+	}
+	if o.Duration <= threshold {
+		return Good
+	}
+	return Bad
+}
+
+func pathOnly(p string) string {
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		return p[:i]
+	}
+	return p
+}

@@ -1,0 +1,112 @@
+package sli
+
+import (
+	"fmt"
+	"time"
+)
+
+// tiers are the resolutions of the windowed accounting: fine slots for the
+// short burn windows, coarse ones for the long windows and the budget, so
+// that every window of Windows and BudgetWindow is answered from a few
+// thousand slots per service and SLO. A window is summed over whole slots
+// including the current, partly filled one, so its effective length is
+// between (k−1) and k slots: 5m means 4m50s–5m, 30d means 29d23h–30d.
+var tiers = [...]struct{ res, span time.Duration }{
+	{10 * time.Second, time.Hour},
+	{2 * time.Minute, 6 * time.Hour},
+	{15 * time.Minute, 72 * time.Hour},
+	{time.Hour, BudgetWindow},
+}
+
+const numTiers = len(tiers)
+
+// ringMargin extra slots keep a window's oldest slot intact when an entry
+// stamped slightly in the future (clock skew between Envoy and alsd, at most
+// one second after clamping) has already advanced the ring.
+const ringMargin = 2
+
+// ring is one tier of one service's windowed accounting. Slot i holds the
+// epochs e ≡ i (mod len) with e in (head−len, head]; an epoch is a Unix
+// second divided by the tier's resolution.
+type ring struct {
+	head  int64
+	avail []Counts
+	lat   []Counts // nil when the service has no latency SLO
+}
+
+func newRing(tier int, latency bool) ring {
+	n := int(tiers[tier].span/tiers[tier].res) + ringMargin
+	r := ring{avail: make([]Counts, n)}
+	if latency {
+		r.lat = make([]Counts, n)
+	}
+	return r
+}
+
+// advance moves head to epoch, clearing the slots it reuses.
+func (r *ring) advance(epoch int64) {
+	n := int64(len(r.avail))
+	if epoch-r.head >= n {
+		clear(r.avail)
+		clear(r.lat)
+	} else {
+		for e := r.head + 1; e <= epoch; e++ {
+			r.avail[e%n] = Counts{}
+			if r.lat != nil {
+				r.lat[e%n] = Counts{}
+			}
+		}
+	}
+	r.head = epoch
+}
+
+// add counts av and lt in epoch's slot; epochs older than the ring holds
+// are dropped (the cumulative counters still have them).
+func (r *ring) add(epoch int64, av, lt Counts) {
+	n := int64(len(r.avail))
+	if epoch > r.head {
+		r.advance(epoch)
+	} else if epoch <= r.head-n || epoch < 0 {
+		return
+	}
+	i := epoch % n
+	r.avail[i].add(av)
+	if r.lat != nil {
+		r.lat[i].add(lt)
+	}
+}
+
+// sum totals the k newest slots up to and including epoch now.
+func (r *ring) sum(now, k int64) (av, lt Counts) {
+	n := int64(len(r.avail))
+	if now > r.head {
+		r.advance(now)
+	}
+	lo := now - k + 1
+	if lo <= r.head-n {
+		lo = r.head - n + 1
+	}
+	for e := max(lo, 0); e <= now; e++ {
+		av.add(r.avail[e%n])
+		if r.lat != nil {
+			lt.add(r.lat[e%n])
+		}
+	}
+	return av, lt
+}
+
+// span is where one window is answered from: k slots of tier.
+type span struct {
+	tier int
+	k    int64
+}
+
+// spanFor picks the finest tier that holds window d in whole slots.
+func spanFor(d time.Duration) (span, error) {
+	for i, t := range tiers {
+		if d <= t.span && d%t.res == 0 {
+			return span{tier: i, k: int64(d / t.res)}, nil
+		}
+	}
+	return span{}, fmt.Errorf("window %s is not a whole number of slots of any tier", d)
+}

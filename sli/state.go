@@ -1,0 +1,336 @@
+package sli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// State is the mergeable content of a Tracker: cumulative per-route
+// counters and the windowed slots. States of trackers that saw disjoint
+// parts of one stream add up (Merge) to the state of a tracker that saw all
+// of it; Tracker.Add folds a State into a live tracker. Its binary form
+// (MarshalBinary) is the checkpoint file format.
+type State struct {
+	SavedAt time.Time `json:"saved_at"`
+	// Buckets are the histogram upper bounds the routes' Hist counts use.
+	Buckets []time.Duration `json:"buckets_ns"`
+	// ServiceSpills counts observations counted under OtherService.
+	ServiceSpills uint64         `json:"service_spills,omitempty"`
+	Services      []ServiceState `json:"services"` // by name
+}
+
+// ServiceState is one service's part of a State.
+type ServiceState struct {
+	Name        string       `json:"name"`
+	RouteSpills uint64       `json:"route_spills,omitempty"` // observations counted under OtherRoute
+	Routes      []RouteState `json:"routes"`                 // by route
+	Slots       []SlotState  `json:"slots"`                  // by resolution, then start
+}
+
+// RouteState holds the cumulative counters of one (service, route).
+type RouteState struct {
+	Route        string   `json:"route"`
+	Availability Counts   `json:"availability"`
+	Latency      Counts   `json:"latency"`
+	Hist         []uint64 `json:"hist"` // per bucket of State.Buckets plus +Inf, not cumulative
+	HistSum      float64  `json:"hist_sum_s"`
+}
+
+// SlotState is one non-empty slot of the windowed accounting.
+type SlotState struct {
+	Resolution   int64  `json:"res_s"`   // slot length in seconds
+	Start        int64  `json:"start_s"` // Unix second the slot starts at
+	Availability Counts `json:"a"`
+	Latency      Counts `json:"l"`
+}
+
+// Counts are the events of one SLO: all that count, and the bad ones.
+type Counts struct {
+	Total uint64 `json:"total"`
+	Bad   uint64 `json:"bad"`
+}
+
+func (c *Counts) add(d Counts) { c.Total += d.Total; c.Bad += d.Bad }
+
+// Merge adds o into s. Histograms recorded with other buckets than s's
+// cannot be added and are left out.
+func (s *State) Merge(o *State) {
+	if o.SavedAt.After(s.SavedAt) {
+		s.SavedAt = o.SavedAt
+	}
+	sameBuckets := slices.Equal(s.Buckets, o.Buckets)
+	if len(s.Services) == 0 && len(s.Buckets) == 0 {
+		s.Buckets, sameBuckets = slices.Clone(o.Buckets), true
+	}
+	s.ServiceSpills += o.ServiceSpills
+	for _, os := range o.Services {
+		i, found := slices.BinarySearchFunc(s.Services, os.Name, func(a ServiceState, n string) int { return strings.Compare(a.Name, n) })
+		if !found {
+			s.Services = slices.Insert(s.Services, i, ServiceState{Name: os.Name})
+		}
+		s.Services[i].merge(&os, sameBuckets)
+	}
+}
+
+func (s *ServiceState) merge(o *ServiceState, sameBuckets bool) {
+	s.RouteSpills += o.RouteSpills
+	for _, or := range o.Routes {
+		i, found := slices.BinarySearchFunc(s.Routes, or.Route, func(a RouteState, n string) int { return strings.Compare(a.Route, n) })
+		if !found {
+			s.Routes = slices.Insert(s.Routes, i, RouteState{Route: or.Route})
+		}
+		r := &s.Routes[i]
+		r.Availability.add(or.Availability)
+		r.Latency.add(or.Latency)
+		if !sameBuckets {
+			continue
+		}
+		if r.Hist == nil {
+			r.Hist = make([]uint64, len(or.Hist))
+		}
+		if len(r.Hist) == len(or.Hist) {
+			for j, n := range or.Hist {
+				r.Hist[j] += n
+			}
+			r.HistSum += or.HistSum
+		}
+	}
+	for _, ol := range o.Slots {
+		i, found := slices.BinarySearchFunc(s.Slots, ol, cmpSlot)
+		if !found {
+			s.Slots = slices.Insert(s.Slots, i, SlotState{Resolution: ol.Resolution, Start: ol.Start})
+		}
+		s.Slots[i].Availability.add(ol.Availability)
+		s.Slots[i].Latency.add(ol.Latency)
+	}
+}
+
+func cmpSlot(a, b SlotState) int {
+	if a.Resolution != b.Resolution {
+		return int(a.Resolution - b.Resolution)
+	}
+	switch {
+	case a.Start < b.Start:
+		return -1
+	case a.Start > b.Start:
+		return 1
+	}
+	return 0
+}
+
+// State returns a copy of the tracker's state.
+func (t *Tracker) State() *State {
+	st := &State{SavedAt: t.cfg.Now().UTC(), Buckets: slices.Clone(t.bounds), ServiceSpills: t.svcSpills.Load()}
+	for _, s := range t.sortedServices() {
+		st.Services = append(st.Services, s.state())
+	}
+	return st
+}
+
+func (s *service) state() ServiceState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := ServiceState{Name: s.name, RouteSpills: s.spills, Routes: make([]RouteState, 0, len(s.routes))}
+	for name, r := range s.routes {
+		ss.Routes = append(ss.Routes, RouteState{
+			Route:        name,
+			Availability: r.avail,
+			Latency:      r.lat,
+			Hist:         slices.Clone(r.hist),
+			HistSum:      r.histSum,
+		})
+	}
+	slices.SortFunc(ss.Routes, func(a, b RouteState) int { return strings.Compare(a.Route, b.Route) })
+	for ti := range s.rings {
+		rg := &s.rings[ti]
+		res := int64(tiers[ti].res / time.Second)
+		n := int64(len(rg.avail))
+		for e := max(rg.head-n+1, 0); e <= rg.head; e++ {
+			sl := SlotState{Resolution: res, Start: e * res, Availability: rg.avail[e%n]}
+			if rg.lat != nil {
+				sl.Latency = rg.lat[e%n]
+			}
+			if sl.Availability != (Counts{}) || sl.Latency != (Counts{}) {
+				ss.Slots = append(ss.Slots, sl)
+			}
+		}
+	}
+	return ss
+}
+
+// Add folds st into the tracker, as if it had seen st's observations too:
+// the restore after a restart, and how a scale-out aggregator takes over
+// another's state. Route and service caps apply as for Observe; slots of a
+// resolution the tracker does not keep, older than its windows or in the
+// future are dropped, and so are histograms with other buckets.
+func (t *Tracker) Add(st *State) {
+	sameBuckets := slices.Equal(st.Buckets, t.bounds)
+	now := t.cfg.Now().Unix()
+	t.svcSpills.Add(st.ServiceSpills)
+	for i := range st.Services {
+		ss := &st.Services[i]
+		s := t.service(ss.Name)
+		if s.name == OtherService && ss.Name != OtherService {
+			for _, rs := range ss.Routes {
+				t.svcSpills.Add(rs.Availability.Total)
+			}
+		}
+		s.mu.Lock()
+		s.spills += ss.RouteSpills
+		for _, rs := range ss.Routes {
+			r := s.routes[rs.Route]
+			if r == nil {
+				r = s.newRoute(rs.Route, t)
+			}
+			r.avail.add(rs.Availability)
+			if s.slos.Latency != nil {
+				r.lat.add(rs.Latency)
+			}
+			if sameBuckets && len(rs.Hist) == len(r.hist) {
+				for j, n := range rs.Hist {
+					r.hist[j] += n
+				}
+				r.histSum += rs.HistSum
+			}
+		}
+		for _, sl := range ss.Slots {
+			for ti, tr := range tiers {
+				res := int64(tr.res / time.Second)
+				if res == sl.Resolution && sl.Start%res == 0 && sl.Start <= now {
+					s.rings[ti].add(sl.Start/res, sl.Availability, sl.Latency)
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// The checkpoint format: a magic line with the version, a line with the
+// CRC-32C and length of the body, then the body (JSON of State).
+const stateMagic = "meshtel-sli-state v"
+
+const stateVersion = 1
+
+// ErrCorrupt is returned (wrapped) for a checkpoint that fails its checks.
+var ErrCorrupt = errors.New("corrupt sli state")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// MarshalBinary encodes s in the checkpoint format.
+func (s *State) MarshalBinary() ([]byte, error) {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode sli state: %w", err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s%d\ncrc32c=%08x bytes=%d\n", stateMagic, stateVersion, crc32.Checksum(body, castagnoli), len(body))
+	b.Write(body)
+	return b.Bytes(), nil
+}
+
+// UnmarshalBinary decodes the checkpoint format. Damage of any kind is an
+// error wrapping ErrCorrupt.
+func (s *State) UnmarshalBinary(data []byte) error {
+	br := bufio.NewReader(bytes.NewReader(data))
+	magic, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(magic, stateMagic) {
+		return fmt.Errorf("%w: not an sli state file", ErrCorrupt)
+	}
+	var version int
+	if _, err := fmt.Sscanf(magic[len(stateMagic):], "%d\n", &version); err != nil {
+		return fmt.Errorf("%w: bad version line %q", ErrCorrupt, strings.TrimSpace(magic))
+	}
+	if version != stateVersion {
+		return fmt.Errorf("sli state version %d is not supported (want %d)", version, stateVersion)
+	}
+	var sum uint32
+	var n int
+	head, err := br.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("%w: truncated header", ErrCorrupt)
+	}
+	if _, err := fmt.Sscanf(head, "crc32c=%08x bytes=%d\n", &sum, &n); err != nil {
+		return fmt.Errorf("%w: bad checksum line %q", ErrCorrupt, strings.TrimSpace(head))
+	}
+	body, err := io.ReadAll(br)
+	if err != nil || len(body) != n {
+		return fmt.Errorf("%w: body is %d bytes, header says %d", ErrCorrupt, len(body), n)
+	}
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return fmt.Errorf("%w: checksum %08x, header says %08x", ErrCorrupt, got, sum)
+	}
+	var st State
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	*s = st
+	return nil
+}
+
+// statePath is where a Tracker with state directory dir checkpoints.
+func statePath(dir string) string { return filepath.Join(dir, "sli", "state.v1") }
+
+// ReadState reads the checkpoint a Tracker with state directory dir
+// wrote. A missing file is an error wrapping fs.ErrNotExist; a damaged one
+// wraps ErrCorrupt.
+func ReadState(dir string) (*State, error) { return ReadStateFile(statePath(dir)) }
+
+// ReadStateFile reads a checkpoint file.
+func ReadStateFile(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read sli state: %w", err)
+	}
+	var s State
+	if err := s.UnmarshalBinary(data); err != nil {
+		return nil, fmt.Errorf("sli state %q: %w", path, err)
+	}
+	return &s, nil
+}
+
+// writeStateFile replaces path atomically: a crash leaves the old or the
+// new checkpoint, never a mix.
+func writeStateFile(path string, s *State) error {
+	data, err := s.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("sli checkpoint: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".state-*.tmp")
+	if err != nil {
+		return fmt.Errorf("sli checkpoint: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("sli checkpoint %q: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package sli
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/meshtel/meshtel/catalog"
+)
+
+// fakeClock is an injectable clock.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+// testCatalog is a hand-built catalog: web with a health check and its own
+// availability objective, redis without latency, defaults for the rest.
+func testCatalog() *catalog.Catalog {
+	def := catalog.SLOs{
+		Availability: &catalog.Objective{Percent: 99.9, Text: "99.9"},
+		Latency: &catalog.LatencyObjective{Objective: catalog.Objective{Percent: 99, Text: "99"},
+			Threshold: 300 * time.Millisecond, ThresholdText: "300ms"},
+	}
+	return &catalog.Catalog{
+		Defaults: catalog.Defaults{Team: "platform", SLOs: def},
+		Services: []catalog.Service{
+			{Name: "web", Kind: catalog.HTTPService, HealthCheck: "/status", Aliases: []string{"web.default"},
+				SLOs: catalog.SLOs{Availability: &catalog.Objective{Percent: 99.95, Text: "99.95"}, Latency: def.Latency}},
+			{Name: "redis", Kind: catalog.TCPService, SLOs: catalog.SLOs{Availability: def.Availability}},
+		},
+	}
+}
+
+// start is an hour boundary, so every tier's slots align with it.
+var start = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func newTestTracker(t *testing.T, clk *fakeClock, cfg Config) *Tracker {
+	t.Helper()
+	if cfg.Catalog == nil {
+		cfg.Catalog = testCatalog()
+	}
+	cfg.Now = clk.Now
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// feed sends perSlot requests in every 10s slot of [from, to), setting the
+// clock along, with bad(i) deciding the i-th request's fate.
+func feed(tr *Tracker, clk *fakeClock, service string, from, to time.Time, perSlot int, bad func(i int) bool) {
+	o := Observation{Service: service, Route: "r1", Method: "GET", Path: "/x", GRPCStatus: -1, Direction: "inbound"}
+	i := 0
+	for ts := from; ts.Before(to); ts = ts.Add(10 * time.Second) {
+		clk.now = ts.Add(9 * time.Second)
+		for j := 0; j < perSlot; j++ {
+			o.Time = ts.Add(time.Duration(j) * 10 * time.Second / time.Duration(perSlot))
+			o.Status = 200
+			if bad(i) {
+				o.Status = 503
+			}
+			o.Duration = 10 * time.Millisecond
+			tr.Observe(&o)
+			i++
+		}
+	}
+	clk.now = to.Add(-time.Nanosecond)
+}
+
+func find(t *testing.T, r Report, service, slo string) SLOStatus {
+	t.Helper()
+	for _, s := range r.SLOs {
+		if s.Service == service && s.SLO == slo {
+			return s
+		}
+	}
+	t.Fatalf("no %s/%s in report", service, slo)
+	return SLOStatus{}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestSteadyBurnIsOne(t *testing.T) {
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{})
+	end := start.Add(73 * time.Hour)
+	// One bad request in every thousand: exactly 0.1% in every window
+	// that is a multiple of 100s, against a 99.9% objective.
+	feed(tr, clk, "api", start, end, 100, func(i int) bool { return i%1000 == 0 })
+	s := find(t, tr.Snapshot(), "api", Availability)
+	for _, w := range Windows {
+		if got := s.BurnRates[w.Name]; !near(got, 1) {
+			t.Errorf("burn %s = %v, want 1", w.Name, got)
+		}
+	}
+	wantTotal := uint64(73 * 360 * 100)
+	if s.Total != wantTotal || s.Bad != wantTotal/1000 {
+		t.Errorf("total/bad = %d/%d, want %d/%d", s.Total, s.Bad, wantTotal, wantTotal/1000)
+	}
+	if !near(s.ErrorBudgetRemaining, 0) || !near(s.SLI, 0.999) {
+		t.Errorf("budget %v sli %v, want 0 and 0.999", s.ErrorBudgetRemaining, s.SLI)
+	}
+	if s.Objective != 99.9 || s.Window != "30d" {
+		t.Errorf("objective %v window %q", s.Objective, s.Window)
+	}
+}
+
+func TestOutage(t *testing.T) {
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{})
+	// Two good hours, then a 10-minute total outage ending now.
+	outage := start.Add(2 * time.Hour)
+	end := outage.Add(10 * time.Minute)
+	feed(tr, clk, "api", start, outage, 60, func(int) bool { return false })
+	feed(tr, clk, "api", outage, end, 60, func(int) bool { return true })
+	s := find(t, tr.Snapshot(), "api", Availability)
+	// Error ratio over the window ÷ 0.001.
+	want := map[string]float64{
+		"5m": 1000, "30m": 1000.0 / 3, "1h": 1000.0 / 6, "2h": 1000.0 / 12,
+		"6h": 1000.0 / 13, "1d": 1000.0 / 13, "3d": 1000.0 / 13,
+	}
+	for w, b := range want {
+		if got := s.BurnRates[w]; math.Abs(got-b) > 1e-6 {
+			t.Errorf("burn %s = %v, want %v", w, got, b)
+		}
+	}
+	// 130 minutes at 6 req/s, 10 of them all bad: 46800 requests, 3600 bad;
+	// the budget allows 46.8, so 3600/46.8 = 76.92 budgets are spent.
+	if s.Total != 46800 || s.Bad != 3600 {
+		t.Errorf("total/bad = %d/%d, want 46800/3600", s.Total, s.Bad)
+	}
+	if want := 1 - 3600/46.8; math.Abs(s.ErrorBudgetRemaining-want) > 1e-6 {
+		t.Errorf("budget remaining %v, want %v", s.ErrorBudgetRemaining, want)
+	}
+	if s.Status() != StatusExhausted {
+		t.Errorf("status %q, want exhausted", s.Status())
+	}
+	// An hour later the 5m and 30m windows have recovered, the 1h window
+	// holds no outage any more; the budget has not come back.
+	clk.now = end.Add(time.Hour)
+	s = find(t, tr.Snapshot(), "api", Availability)
+	if s.BurnRates["5m"] != 0 || s.BurnRates["1h"] != 0 || s.BurnRates["2h"] == 0 {
+		t.Errorf("after an hour of silence: %v", s.BurnRates)
+	}
+	if s.Bad != 3600 {
+		t.Errorf("bad %d after silence, want 3600", s.Bad)
+	}
+}
+
+func TestNoTrafficIsNotNaN(t *testing.T) {
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{})
+	r := tr.Snapshot()
+	if len(r.SLOs) != 3 { // web availability+latency, redis availability
+		t.Fatalf("got %d SLOs for an idle catalog, want 3: %+v", len(r.SLOs), r.SLOs)
+	}
+	for _, s := range r.SLOs {
+		if s.SLI != 1 || s.ErrorBudgetRemaining != 1 || s.Status() != StatusOK {
+			t.Errorf("%s/%s idle: sli %v budget %v status %s", s.Service, s.SLO, s.SLI, s.ErrorBudgetRemaining, s.Status())
+		}
+		for w, b := range s.BurnRates {
+			if b != 0 {
+				t.Errorf("%s/%s idle burn %s = %v", s.Service, s.SLO, w, b)
+			}
+		}
+	}
+}
