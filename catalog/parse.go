@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -73,6 +74,8 @@ type parser struct {
 	// the same subtree many times over ("billion laughs"); past the budget
 	// the walk stops.
 	budget int
+	// merging holds the mappings whose merge keys are being expanded.
+	merging map[*yaml.Node]bool
 }
 
 // field is one key/value pair of a mapping.
@@ -103,7 +106,7 @@ func (p *parser) decode(data []byte) (root *yaml.Node) {
 		if errors.Is(err, io.EOF) {
 			p.errs = append(p.errs, &Error{Pos: Pos{File: p.file, Line: 1, Column: 1}, Msg: "empty catalog: expected a mapping with defaults, teams and services"})
 		} else {
-			p.syntaxError(err)
+			p.syntaxError(data, err)
 		}
 		return nil
 	}
@@ -112,7 +115,7 @@ func (p *parser) decode(data []byte) (root *yaml.Node) {
 	case err == nil:
 		p.errorf(&extra, "a catalog is a single YAML document; remove this second one")
 	case !errors.Is(err, io.EOF):
-		p.syntaxError(err)
+		p.syntaxError(data, err)
 	}
 	if len(doc.Content) == 0 || isNull(p.resolve(doc.Content[0])) {
 		p.errorf(&doc, "empty catalog: expected a mapping with defaults, teams and services")
@@ -121,16 +124,83 @@ func (p *parser) decode(data []byte) (root *yaml.Node) {
 	return doc.Content[0]
 }
 
-func (p *parser) syntaxError(err error) {
+// parserProblems are yaml.v3's messages from its parser (not its scanner).
+// For these it reports a 0-based line, and that of the enclosing block's
+// start when the block does not begin on the first line: the mistake is on
+// the reported line + 1 or below it.
+var parserProblems = []string{
+	"did not find expected key",
+	"did not find expected '-' indicator",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected node content",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"found undefined tag handle",
+	"found duplicate %YAML directive",
+	"found duplicate %TAG directive",
+	"found incompatible YAML document",
+}
+
+// unknownAnchorRE matches yaml.v3's one position-less composer error we can
+// place ourselves.
+var unknownAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+func (p *parser) syntaxError(data []byte, err error) {
 	pos := Pos{File: p.file, Line: 1, Column: 1}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		if line, convErr := strconv.Atoi(m[1]); convErr == nil {
-			pos.Line = max(line, 1)
+	text := err.Error()
+	msg := "yaml syntax error: " + strings.TrimPrefix(text, "yaml: ")
+	if m := yamlLineRE.FindStringSubmatch(text); m != nil {
+		line, _ := strconv.Atoi(m[1]) // \d+ always converts
+		msg = "yaml syntax error: " + m[2]
+		if slices.Contains(parserProblems, m[2]) {
+			line++
+			msg = "yaml syntax error at or below this line: " + m[2]
 		}
-		msg = m[2]
+		pos.Line = max(line, 1)
+	} else if m := unknownAnchorRE.FindStringSubmatch(text); m != nil {
+		msg = fmt.Sprintf("alias *%s refers to no anchor &%s defined before it", m[1], m[1])
+		if at := regexp.MustCompile(`\*` + regexp.QuoteMeta(m[1]) + `(?:[\s,\]}]|$)`).FindIndex(data); at != nil {
+			pos = p.offsetPos(data, at[0])
+		}
+	} else if at := badRune(data); at >= 0 {
+		pos = p.offsetPos(data, at)
 	}
-	p.errs = append(p.errs, &Error{Pos: pos, Msg: "yaml syntax error: " + msg})
+	p.errs = append(p.errs, &Error{Pos: pos, Msg: msg})
+}
+
+// yamlAllowed reports whether YAML admits r in a stream (YAML 1.2 §5.1).
+func yamlAllowed(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r', r == 0x85:
+		return true
+	case r >= 0x20 && r <= 0x7e, r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= 0x10ffff:
+		return true
+	}
+	return false
+}
+
+// offsetPos turns a byte offset into a position, counting columns in
+// characters as yaml.v3 does.
+func (p *parser) offsetPos(data []byte, off int) Pos {
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	start := bytes.LastIndexByte(before, '\n') + 1
+	return Pos{File: p.file, Line: line, Column: utf8.RuneCount(before[start:]) + 1}
+}
+
+// badRune returns the offset of the first byte YAML rejects (invalid UTF-8,
+// or a control character other than tab and line breaks), or -1. yaml.v3
+// reports these without a position.
+func badRune(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 || !yamlAllowed(r) {
+			return i
+		}
+		i += size
+	}
+	return -1
 }
 
 // resolve follows an alias to the node it names and charges the visit to
@@ -225,7 +295,7 @@ func (p *parser) mergeSources(v *yaml.Node, depth int) []field {
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
-		return p.pairs(v, depth+1)
+		return p.mergeMapping(v, depth)
 	case yaml.SequenceNode:
 		var out []field
 		for _, item := range v.Content {
@@ -237,12 +307,27 @@ func (p *parser) mergeSources(v *yaml.Node, depth int) []field {
 				p.errorf(item, "a merge key (<<) takes a mapping or a list of mappings, got %s", describe(item))
 				continue
 			}
-			out = append(out, p.pairs(item, depth+1)...)
+			out = append(out, p.mergeMapping(item, depth)...)
 		}
 		return out
 	}
 	p.errorf(v, "a merge key (<<) takes a mapping or a list of mappings, got %s", describe(v))
 	return nil
+}
+
+// mergeMapping returns the pairs of a mapping merged into another,
+// refusing a mapping that (through merges) includes itself.
+func (p *parser) mergeMapping(m *yaml.Node, depth int) []field {
+	if p.merging[m] {
+		p.errorf(m, "a merge key (<<) includes the mapping that contains it")
+		return nil
+	}
+	if p.merging == nil {
+		p.merging = make(map[*yaml.Node]bool)
+	}
+	p.merging[m] = true
+	defer delete(p.merging, m)
+	return p.pairs(m, depth+1)
 }
 
 // known reports keys outside keys and returns the rest by name. where says
@@ -350,7 +435,9 @@ func (p *parser) catalog(root *yaml.Node) *Catalog {
 		return nil
 	}
 	c := &Catalog{File: p.file}
-	top := p.known(p.pairs(root, 0), "the catalog", topKeys)
+	// Top-level x- keys are free for anchors, as in Docker Compose files.
+	fs := slices.DeleteFunc(p.pairs(root, 0), func(f field) bool { return strings.HasPrefix(f.key.Value, "x-") })
+	top := p.known(fs, "the catalog", topKeys)
 
 	state := teamsAbsent
 	teamNodes := map[string]*yaml.Node{}
@@ -413,17 +500,20 @@ func (p *parser) teams(n *yaml.Node) ([]Team, map[string]*yaml.Node, teamsState)
 		}
 		owner := fmt.Sprintf("team %q", name)
 		t := Team{Name: name, Pos: p.pos(f.key)}
-		fs, ok := p.mapping(f.val, owner, " like {receiver: "+name+"-oncall}", teamKeys)
-		if !ok {
+		v := p.resolve(f.val)
+		var pairs []field
+		switch {
+		case v.Kind == yaml.MappingNode:
+			pairs = p.pairs(v, 0)
+		case !isNull(v):
+			p.errorf(v, "%s must be a mapping like {receiver: %s-oncall}, got %s", owner, name, describe(v))
 			continue
 		}
-		if v, ok := fs["receiver"]; ok && !isNull(p.resolve(v.val)) {
-			if r, ok := p.str(v.val, "receiver of "+owner); ok && r == "" {
-				p.errorf(f.key, "team %q has no receiver", name)
-			} else {
-				t.Receiver = r
-			}
-		} else {
+		fs := p.known(pairs, owner, teamKeys)
+		if r, ok := fs["receiver"]; ok && !isNull(p.resolve(r.val)) {
+			t.Receiver, _ = p.str(r.val, "receiver of "+owner)
+		}
+		if t.Receiver == "" && !misspelt(pairs, teamKeys, "receiver") {
 			p.errorf(f.key, "team %q has no receiver", name)
 		}
 		if v, ok := fs["slack"]; ok {
@@ -518,14 +608,14 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 		}
 	}
 	m := p.known(fs, owner, serviceKeys)
-	if kindField.key == nil && !p.nearKindKey(fs) {
+	if kindField.key == nil && !misspelt(fs, serviceKeys, kindKeys...) {
 		p.errorf(n, "%s needs exactly one of http_service, cluster or tcp_service", owner)
 	}
 
 	if f, ok := m["port"]; ok {
 		s.portNode = p.resolve(f.val)
 		s.Port = p.port(f.val, owner)
-	} else if kindField.key != nil {
+	} else if kindField.key != nil && !misspelt(fs, serviceKeys, "port") {
 		p.errorf(kindField.key, "%s has no port", owner)
 	}
 	if f, ok := m["healthcheck"]; ok {
@@ -602,11 +692,12 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 	return s
 }
 
-// nearKindKey reports whether some unknown key is a misspelt kind key, in
-// which case "unknown key … did you mean" already says what is missing.
-func (p *parser) nearKindKey(fs []field) bool {
+// misspelt reports whether an unknown key in fs looks like a misspelling
+// of one of want: then "unknown key … did you mean" already says what is
+// missing, and a second message would only repeat it.
+func misspelt(fs []field, keys []string, want ...string) bool {
 	for _, f := range fs {
-		if !slices.Contains(serviceKeys, f.key.Value) && slices.Contains(kindKeys, suggest(f.key.Value, serviceKeys)) {
+		if !slices.Contains(keys, f.key.Value) && slices.Contains(want, suggest(f.key.Value, keys)) {
 			return true
 		}
 	}
