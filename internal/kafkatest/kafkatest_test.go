@@ -1,0 +1,319 @@
+package kafkatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// kinds starts each broker kind with topics created; "real" skips unless
+// MESHTEL_KAFKA=real, so `go test -run /real` runs only the Apache Kafka half.
+var kinds = []struct {
+	name  string
+	start func(t testing.TB, topics ...string) *Broker
+}{
+	{"fake", Fake},
+	{"real", func(t testing.TB, topics ...string) *Broker {
+		b := Real(t)
+		for _, topic := range topics {
+			b.CreateTopic(t, topic, DefaultPartitions, nil)
+		}
+		return b
+	}},
+}
+
+func writer(addr, topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(addr),
+		Topic:        topic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond,
+		Transport:    &kafka.Transport{},
+	}
+}
+
+// produce writes n messages keyed key-0..key-(n-1) with values from..from+n-1.
+func produce(t *testing.T, w *kafka.Writer, from, n int) {
+	t.Helper()
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{
+			Key:     fmt.Appendf(nil, "key-%d", (from+i)%7),
+			Value:   fmt.Appendf(nil, "value-%d", from+i),
+			Headers: []kafka.Header{{Key: "seq", Value: fmt.Appendf(nil, "%d", from+i)}},
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("produce %d messages to %q: %v", n, w.Topic, err)
+	}
+}
+
+// checkExactlyOnce fails unless msgs holds value-0..value-(n-1) once each,
+// with the header and key they were written with, each key on one partition.
+func checkExactlyOnce(t *testing.T, msgs []kafka.Message, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	keyPart := map[string]int{}
+	for _, m := range msgs {
+		seen[string(m.Value)]++
+		if len(m.Headers) != 1 || m.Headers[0].Key != "seq" || "value-"+string(m.Headers[0].Value) != string(m.Value) {
+			t.Errorf("message %q: headers %v", m.Value, m.Headers)
+		}
+		if p, ok := keyPart[string(m.Key)]; ok && p != m.Partition {
+			t.Errorf("key %q on partitions %d and %d", m.Key, p, m.Partition)
+		}
+		keyPart[string(m.Key)] = m.Partition
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("value-%d", i)]; c != 1 {
+			t.Errorf("value-%d read %d times, want once", i, c)
+		}
+	}
+	if len(msgs) != n {
+		t.Errorf("read %d messages, want %d", len(msgs), n)
+	}
+}
+
+func TestProduceConsume(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			b := k.start(t, "t1")
+			w := writer(b.Addr, "t1")
+			defer w.Close()
+			produce(t, w, 0, 500)
+			msgs := ReadAll(t, b.Addr, "t1", 500, 30*time.Second)
+			checkExactlyOnce(t, msgs, 500)
+			parts := map[int]bool{}
+			for _, m := range msgs {
+				parts[m.Partition] = true
+			}
+			if len(parts) != DefaultPartitions {
+				t.Errorf("messages on %d partitions, want %d", len(parts), DefaultPartitions)
+			}
+		})
+	}
+}
+
+func TestRestartKeepsData(t *testing.T) {
+	for _, k := range kinds {
+		for _, how := range []string{"kill9", "stop"} {
+			t.Run(k.name+"/"+how, func(t *testing.T) {
+				b := k.start(t, "t1")
+				addr := b.Addr
+				w := writer(b.Addr, "t1")
+				defer w.Close()
+				produce(t, w, 0, 300)
+
+				if how == "kill9" {
+					b.Kill9(t)
+				} else {
+					b.Stop(t)
+				}
+				if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					conn.Close()
+					t.Fatalf("%s: broker still accepts connections on %s", how, addr)
+				}
+				b.Restart(t)
+				if b.Addr != addr {
+					t.Fatalf("restarted on %s, want %s", b.Addr, addr)
+				}
+				// The writer from before the restart must reconnect by itself.
+				produce(t, w, 300, 200)
+				checkExactlyOnce(t, ReadAll(t, b.Addr, "t1", 500, 30*time.Second), 500)
+			})
+		}
+	}
+}
+
+func TestRestartWhileRunning(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			b := k.start(t, "t1")
+			w := writer(b.Addr, "t1")
+			defer w.Close()
+			produce(t, w, 0, 50)
+			b.Restart(t)
+			checkExactlyOnce(t, ReadAll(t, b.Addr, "t1", 50, 30*time.Second), 50)
+		})
+	}
+}
+
+func TestAutoCreateDisabled(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			b := k.start(t)
+			w := writer(b.Addr, "missing.topic")
+			w.MaxAttempts = 2
+			w.AllowAutoTopicCreation = true // the broker must refuse even when asked
+			defer w.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := w.WriteMessages(ctx, kafka.Message{Value: []byte("x")})
+			if !errors.Is(err, kafka.UnknownTopicOrPartition) {
+				t.Fatalf("produce to a missing topic: got %v, want %v", err, kafka.UnknownTopicOrPartition)
+			}
+			c, done := client(b.Addr)
+			defer done()
+			_, err = partitions(ctx, c, "missing.topic")
+			if !errors.Is(err, kafka.UnknownTopicOrPartition) || !strings.Contains(err.Error(), `"missing.topic"`) {
+				t.Fatalf("metadata after the failed produce: got %v, want an unknown-topic error naming %q", err, "missing.topic")
+			}
+		})
+	}
+}
+
+func TestCreateTopicConfigs(t *testing.T) {
+	want := map[string]string{
+		"min.insync.replicas": "1",
+		"retention.ms":        "86400000",
+		"compression.type":    "zstd",
+		"cleanup.policy":      "compact",
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			b := k.start(t)
+			b.CreateTopic(t, "configured", 2, want)
+			c, done := client(b.Addr)
+			defer done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+				ResourceType: kafka.ResourceTypeTopic,
+				ResourceName: "configured",
+			}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, r := range resp.Resources {
+				if r.Error != nil {
+					t.Fatalf("describe %q: %v", r.ResourceName, r.Error)
+				}
+				for _, e := range r.ConfigEntries {
+					got[e.ConfigName] = e.ConfigValue
+				}
+			}
+			for name, v := range want {
+				if got[name] != v {
+					t.Errorf("%s = %q, want %q", name, got[name], v)
+				}
+			}
+			if n, err := leaders(ctx, c, "configured"); err != nil || n != 2 {
+				t.Errorf("partitions with a leader: %d, %v; want 2", n, err)
+			}
+		})
+	}
+}
+
+func TestCreateTopicTwiceFails(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			b := k.start(t, "t1")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := createTopic(ctx, b.Addr, "t1", 1, nil)
+			if !errors.Is(err, kafka.TopicAlreadyExists) || !strings.Contains(err.Error(), `"t1"`) {
+				t.Fatalf("got %v, want a topic-exists error naming %q", err, "t1")
+			}
+		})
+	}
+}
+
+func TestKcatReads(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat not installed (Debian: apt-get install kcat)")
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			b := k.start(t, "t1")
+			w := writer(b.Addr, "t1")
+			defer w.Close()
+			produce(t, w, 0, 100)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, kcat, "-C", "-b", b.Addr, "-t", "t1", "-o", "beginning", "-e", "-q",
+				"-f", `%k %s %h\n`).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kcat: %v\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			sort.Strings(lines)
+			var want []string
+			for i := range 100 {
+				want = append(want, fmt.Sprintf("key-%d value-%d seq=%d", i%7, i, i))
+			}
+			sort.Strings(want)
+			if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+				t.Errorf("kcat read:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+func TestReadAllShortfall(t *testing.T) {
+	b := Fake(t, "t1")
+	w := writer(b.Addr, "t1")
+	defer w.Close()
+	produce(t, w, 0, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	got, err := readAll(ctx, b.Addr, "t1", 11)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got error %v, want a deadline", err)
+	}
+	if len(got) != 10 {
+		t.Errorf("returned %d messages read before the deadline, want 10", len(got))
+	}
+}
+
+func TestReadAllMissingTopic(t *testing.T) {
+	b := Fake(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := readAll(ctx, b.Addr, "nope", 1)
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("got %v, want an error naming the topic", err)
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	b := FromEnv(t, "a", "b")
+	if got, want := b.IsReal(), os.Getenv(EnvVar) == "real"; got != want {
+		t.Fatalf("IsReal() = %v with %s=%q", got, EnvVar, os.Getenv(EnvVar))
+	}
+	c, done := client(b.Addr)
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, topic := range []string{"a", "b"} {
+		if n, err := leaders(ctx, c, topic); err != nil || n != DefaultPartitions {
+			t.Errorf("topic %q: %d partitions with a leader, %v; want %d", topic, n, err, DefaultPartitions)
+		}
+	}
+}
+
+func TestRunning(t *testing.T) {
+	if !running(os.Getpid()) {
+		t.Error("running(own pid) = false")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if running(cmd.Process.Pid) {
+		t.Errorf("running(%d) = true for a reaped process", cmd.Process.Pid)
+	}
+}
