@@ -106,7 +106,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 					buckets[upper[i]] = cum
 				}
 			}
-			ch <- prometheus.MustNewConstHistogram(m.duration, cum, r.HistSum, buckets, s.name, r.Route)
+			ch <- prometheus.MustNewConstHistogram(m.duration, cum, float64(r.HistSumUs)/1e6, buckets, s.name, r.Route)
 		}
 		if st.RouteSpills > 0 {
 			ch <- prometheus.MustNewConstMetric(m.routeOverflow, prometheus.CounterValue, float64(st.RouteSpills), s.name)

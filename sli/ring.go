@@ -63,13 +63,19 @@ func (r *ring) advance(epoch int64) {
 // add counts av and lt in epoch's slot; epochs older than the ring holds
 // are dropped (the cumulative counters still have them).
 func (r *ring) add(epoch int64, av, lt Counts) {
-	n := int64(len(r.avail))
-	if epoch > r.head {
-		r.advance(epoch)
-	} else if epoch <= r.head-n || epoch < 0 {
+	if epoch < 0 {
 		return
 	}
-	i := epoch % n
+	r.addAt(epoch, int(epoch%int64(len(r.avail))), av, lt)
+}
+
+// addAt is add with the slot index of epoch (epoch ≥ 0) already known.
+func (r *ring) addAt(epoch int64, i int, av, lt Counts) {
+	if epoch > r.head {
+		r.advance(epoch)
+	} else if epoch <= r.head-int64(len(r.avail)) {
+		return
+	}
 	r.avail[i].add(av)
 	if r.lat != nil {
 		r.lat[i].add(lt)

@@ -42,8 +42,8 @@ type RouteState struct {
 	Route        string   `json:"route"`
 	Availability Counts   `json:"availability"`
 	Latency      Counts   `json:"latency"`
-	Hist         []uint64 `json:"hist"` // per bucket of State.Buckets plus +Inf, not cumulative
-	HistSum      float64  `json:"hist_sum_s"`
+	Hist         []uint64 `json:"hist"`        // per bucket of State.Buckets plus +Inf, not cumulative
+	HistSumUs    uint64   `json:"hist_sum_us"` // sum of durations, microseconds
 }
 
 // SlotState is one non-empty slot of the windowed accounting.
@@ -102,7 +102,7 @@ func (s *ServiceState) merge(o *ServiceState, sameBuckets bool) {
 			for j, n := range or.Hist {
 				r.Hist[j] += n
 			}
-			r.HistSum += or.HistSum
+			r.HistSumUs += or.HistSumUs
 		}
 	}
 	for _, ol := range o.Slots {
@@ -147,7 +147,7 @@ func (s *service) state() ServiceState {
 			Availability: r.avail,
 			Latency:      r.lat,
 			Hist:         slices.Clone(r.hist),
-			HistSum:      r.histSum,
+			HistSumUs:    r.histSumUs,
 		})
 	}
 	slices.SortFunc(ss.Routes, func(a, b RouteState) int { return strings.Compare(a.Route, b.Route) })
@@ -200,7 +200,7 @@ func (t *Tracker) Add(st *State) {
 				for j, n := range rs.Hist {
 					r.hist[j] += n
 				}
-				r.histSum += rs.HistSum
+				r.histSumUs += rs.HistSumUs
 			}
 		}
 		for _, sl := range ss.Slots {

@@ -91,12 +91,17 @@ type service struct {
 	healthCheck string
 	slos        catalog.SLOs
 
-	mu       sync.Mutex
-	rings    [numTiers]ring
-	routes   map[string]*route
-	spills   uint64 // observations counted under OtherRoute because of the cap
-	lastSec  int64  // cache: the epochs of lastSec, so most entries skip the divisions
-	lastEpoc [numTiers]int64
+	mu     sync.Mutex
+	rings  [numTiers]ring
+	routes map[string]*route
+	spills uint64 // observations counted under OtherRoute because of the cap
+	// Most entries share their second and route with the previous one:
+	// caching both skips the divisions and a map lookup.
+	lastSec   int64
+	lastEpoch [numTiers]int64
+	lastIdx   [numTiers]int
+	lastName  string
+	lastRoute *route
 }
 
 // route holds the cumulative counters behind mesh_sli_requests_total,
@@ -104,7 +109,7 @@ type service struct {
 type route struct {
 	avail, lat Counts
 	hist       []uint64 // per bucket, not cumulative; the last one is +Inf
-	histSum    float64  // seconds
+	histSumUs  uint64   // microseconds: integers add up exactly when states merge
 }
 
 // New returns a Tracker and restores its last checkpoint from
@@ -277,9 +282,12 @@ func (t *Tracker) second(ts time.Time) int64 {
 }
 
 func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
-	r := s.routes[o.Route]
-	if r == nil {
-		r = s.newRoute(o.Route, t)
+	r := s.lastRoute
+	if r == nil || o.Route != s.lastName {
+		if r = s.routes[o.Route]; r == nil {
+			r = s.newRoute(o.Route, t)
+		}
+		s.lastName, s.lastRoute = o.Route, r
 	}
 	av := Counts{Total: 1}
 	if out == Bad {
@@ -302,16 +310,17 @@ func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
 			i++
 		}
 		r.hist[i]++
-		r.histSum += o.Duration.Seconds()
+		r.histSumUs += uint64(max(o.Duration, 0) / time.Microsecond)
 	}
 	if sec != s.lastSec {
 		s.lastSec = sec
-		for i := range s.lastEpoc {
-			s.lastEpoc[i] = sec / int64(tiers[i].res/time.Second)
+		for i := range s.lastEpoch {
+			e := sec / int64(tiers[i].res/time.Second)
+			s.lastEpoch[i], s.lastIdx[i] = e, int(e%int64(len(s.rings[i].avail)))
 		}
 	}
 	for i := range s.rings {
-		s.rings[i].add(s.lastEpoc[i], av, lt)
+		s.rings[i].addAt(s.lastEpoch[i], s.lastIdx[i], av, lt)
 	}
 }
 
