@@ -106,6 +106,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 					buckets[upper[i]] = cum
 				}
 			}
+			if cum == 0 {
+				continue // TCP only: no durations to show
+			}
 			ch <- prometheus.MustNewConstHistogram(m.duration, cum, float64(r.HistSumUs)/1e6, buckets, s.name, r.Route)
 		}
 		if st.RouteSpills > 0 {
