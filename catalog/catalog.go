@@ -3,8 +3,38 @@
 // and SLOs. It loads and statically checks catalog YAML, keeping file
 // positions so every mistake is reported as FILE:LINE:COL.
 //
+// Parse reports all mistakes of a file at once, as Errors sorted by
+// position: YAML syntax, wrong types, duplicate or unknown keys (with a
+// "did you mean"), invalid or duplicate names and aliases, ports outside
+// 1-65535 or used twice, upstreams and teams that name nothing, objectives
+// outside (0, 100), thresholds that are not Go durations, health checks
+// that are not a path, teams without a receiver.
+//
+// Where SPEC §4 leaves room, the package decides:
+//   - A team named by a service or by defaults.team must be defined under
+//     teams. A catalog without a teams section defines none, so naming a
+//     team there is a mistake too. A service may name no team at all (nor
+//     defaults.team); its Team is then empty.
+//   - SLO fields merge in three layers: built-in defaults (availability 99.9,
+//     latency 99 under 500ms), then defaults.slos, then the service's slos,
+//     field by field. latency: null disables latency at either level; a
+//     service re-enabling it under disabled defaults must give both
+//     objective and threshold. Availability cannot be disabled.
+//   - A tcp_service has no latency SLO: defaults do not give it one and
+//     declaring one is a mistake (latency: null is accepted).
+//   - Objectives must be plain decimals (99.95, not 9.995e1), since their
+//     text is printed verbatim into rules and reports.
+//   - Every service has a port, as the macros take one.
+//   - Upstreams may name a service by an alias; the catalog stores the
+//     service's name.
+//   - Service names and aliases share one namespace across the mesh.
+//   - YAML anchors, aliases and merge keys (<<) work as in YAML 1.1; top-level
+//     keys starting with x- are ignored, to hold anchors. A file holds one
+//     YAML document.
+//
 // The package is a leaf: it knows nothing of access logs, Kafka, rules or
-// dashboards. Those packages read a *Catalog; none writes to it.
+// dashboards. Those packages read a *Catalog; none writes to it. It does not
+// watch files or reload them; callers Load again.
 package catalog
 
 import "time"

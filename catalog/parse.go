@@ -40,7 +40,7 @@ var (
 )
 
 // maxMergeDepth bounds chains of YAML merge keys (<<: *a where a merges
-// another), which may even be cyclic.
+// another, which merges another…).
 const maxMergeDepth = 32
 
 // Load reads and parses the catalog file at path. A file that cannot be
@@ -420,7 +420,8 @@ const (
 // rawService is a decoded service with the nodes its cross-references need.
 type rawService struct {
 	Service
-	named     bool // has a valid name, so it takes part in cross-checks
+	owner     string // "service \"name\"" or "service entry #3", for messages
+	named     bool   // has a valid name, so it takes part in cross-checks
 	nameNode  *yaml.Node
 	teamNode  *yaml.Node // nil when the service names no team
 	portNode  *yaml.Node
@@ -607,6 +608,7 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 			}
 		}
 	}
+	s.owner = owner
 	m := p.known(fs, owner, serviceKeys)
 	if kindField.key == nil && !misspelt(fs, serviceKeys, kindKeys...) {
 		p.errorf(n, "%s needs exactly one of http_service, cluster or tcp_service", owner)
@@ -890,12 +892,12 @@ func (p *parser) crossCheck(svcs []*rawService, state teamsState, teams map[stri
 	}
 	for _, s := range svcs {
 		if s.teamNode != nil {
-			p.checkTeam(s.Team, s.teamNode, fmt.Sprintf("service %q", s.Name), state, teams)
+			p.checkTeam(s.Team, s.teamNode, s.owner, state, teams)
 		}
 		for i, up := range s.Upstreams {
 			d, ok := names[up]
 			if !ok {
-				p.errorf(s.upstreams[i], "upstream %q of service %q names no service in the catalog%s", up, s.Name, didYouMean(up, serviceNames))
+				p.errorf(s.upstreams[i], "upstream %q of %s names no service in the catalog%s", up, s.owner, didYouMean(up, serviceNames))
 				continue
 			}
 			s.Upstreams[i] = d.svc.Name
