@@ -1,0 +1,392 @@
+package accesslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// Submitter takes encoded messages without blocking; *Sink is one.
+type Submitter interface {
+	Submit(msgs []Message)
+}
+
+var _ Submitter = (*Sink)(nil)
+
+// Stage sees every batch of Records right after conversion, on the stream's
+// goroutine. Records and their slices are reused after it returns: a stage
+// copies what it keeps. The SLI engine and the cookie inventory are stages.
+type Stage func(records []Record)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Converter turns entries into Records. Required.
+	Converter *Converter
+	// Encoding of Kafka values. Default JSON.
+	Encoding Encoding
+	// Sink receives the encoded records; nil means records are not produced
+	// (SLIs and cookies are still computed by the stages).
+	Sink Submitter
+	// Stages run on every converted batch.
+	Stages []Stage
+	// MaxStreams caps concurrent ALS streams over all connections. Default 1024.
+	MaxStreams int
+	// MaxMessageBytes caps one StreamAccessLogsMessage. Default 4 MiB.
+	MaxMessageBytes int
+	// MaxEntriesPerMessage caps the entries of one message. Default 10000.
+	MaxEntriesPerMessage int
+	// StreamIdleTimeout closes streams silent this long. Default 10m.
+	StreamIdleTimeout time.Duration
+	// ShutdownGrace is how long open streams get to end on their own at
+	// shutdown before they are closed. Default 1s: Envoy streams never end
+	// by themselves, and Envoy reconnects elsewhere.
+	ShutdownGrace time.Duration
+	// ServerOptions are added to the gRPC server's (TLS credentials, say).
+	ServerOptions []grpc.ServerOption
+	// Registerer receives the server's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the Envoy Access Log Service.
+type Server struct {
+	alsv3.UnimplementedAccessLogServiceServer
+	cfg      ServerConfig
+	log      *slog.Logger
+	m        *serverMetrics
+	streams  atomic.Int64
+	shutdown chan struct{}
+	ready    atomic.Bool
+}
+
+// NewServer checks cfg and fills its defaults.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Converter == nil {
+		return nil, errors.New("accesslog server: no converter")
+	}
+	if cfg.Encoding == 0 {
+		cfg.Encoding = JSON
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 1024
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 4 << 20
+	}
+	if cfg.MaxEntriesPerMessage <= 0 {
+		cfg.MaxEntriesPerMessage = 10000
+	}
+	if cfg.StreamIdleTimeout <= 0 {
+		cfg.StreamIdleTimeout = 10 * time.Minute
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, m: newServerMetrics(cfg.Registerer), shutdown: make(chan struct{})}, nil
+}
+
+// Ready reports whether the listener is serving.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Serve serves ALS on lis until ctx ends. Then it stops accepting, ends the
+// open streams (after ShutdownGrace) and returns once every stream handler
+// has handed what it received to the sink.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	opts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
+		grpc.StreamInterceptor(s.countOversize),
+		grpc.WaitForHandlers(true),
+	}, s.cfg.ServerOptions...)
+	g := grpc.NewServer(opts...)
+	alsv3.RegisterAccessLogServiceServer(g, s)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	s.ready.Store(true)
+	defer s.ready.Store(false)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve ALS: %w", err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(s.cfg.ShutdownGrace):
+		close(s.shutdown)
+		<-stopped
+	}
+	return nil
+}
+
+// countOversize counts messages gRPC refused for MaxMessageBytes.
+func (s *Server) countOversize(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	err := handler(srv, ss)
+	if status.Code(err) == codes.ResourceExhausted && s.m != nil {
+		if st, _ := status.FromError(err); st != nil && st.Message() != errTooManyStreams {
+			s.m.limitHits.WithLabelValues("message_bytes").Inc()
+		}
+	}
+	return err
+}
+
+const errTooManyStreams = "too many ALS streams"
+
+type received struct {
+	msg *alsv3.StreamAccessLogsMessage
+	err error
+}
+
+// StreamAccessLogs implements the ALS service. Envoy opens one stream per
+// worker thread and logger, sends the identifier only in the stream's first
+// message and never reads a response, so the handler only ever returns an
+// error status, and returns it promptly.
+func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogsServer) error {
+	if n := s.streams.Add(1); n > int64(s.cfg.MaxStreams) {
+		s.streams.Add(-1)
+		s.m.limitHits.WithLabelValues("streams").Inc()
+		return status.Error(codes.ResourceExhausted, errTooManyStreams)
+	}
+	s.m.streamsActive.Inc()
+	defer func() {
+		s.streams.Add(-1)
+		s.m.streamsActive.Dec()
+	}()
+
+	// Recv runs on its own goroutine so that idle streams and shutdown can
+	// end the handler while it waits.
+	recv := make(chan received, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			select {
+			case recv <- received{m, err}:
+			case <-stream.Context().Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	st := &streamState{keys: map[string][]byte{}}
+	st.id.Principal = verifiedPrincipal(stream.Context())
+	idle := time.NewTimer(s.cfg.StreamIdleTimeout)
+	defer idle.Stop()
+	for {
+		select {
+		case r := <-recv:
+			if r.err == io.EOF {
+				return nil
+			}
+			if r.err != nil {
+				return r.err
+			}
+			if err := s.handle(st, r.msg); err != nil {
+				return err
+			}
+			idle.Reset(s.cfg.StreamIdleTimeout)
+		case <-idle.C:
+			s.m.limitHits.WithLabelValues("idle").Inc()
+			return status.Errorf(codes.DeadlineExceeded, "stream idle for %s", s.cfg.StreamIdleTimeout)
+		case <-s.shutdown:
+			return status.Error(codes.Unavailable, "alsd is shutting down")
+		}
+	}
+}
+
+type streamState struct {
+	id      Identity
+	started bool
+	records []Record
+	keys    map[string][]byte // service → Kafka key, so keys are not allocated per record
+}
+
+func (s *Server) handle(st *streamState, msg *alsv3.StreamAccessLogsMessage) error {
+	if id := msg.GetIdentifier(); id != nil {
+		node := id.GetNode()
+		st.id = Identity{NodeID: node.GetId(), Cluster: node.GetCluster(), LogName: id.GetLogName(), Principal: st.id.Principal}
+		s.cfg.Converter.Bind(&st.id)
+		st.started = true
+	} else if !st.started {
+		s.m.streamErrors.WithLabelValues("no_identifier").Inc()
+		return status.Error(codes.InvalidArgument, "the first message of an ALS stream must carry an identifier (node and log_name)")
+	}
+	now := time.Now()
+	var n int
+	switch e := msg.GetLogEntries().(type) {
+	case *alsv3.StreamAccessLogsMessage_HttpLogs:
+		entries := e.HttpLogs.GetLogEntry()
+		if n = len(entries); n > s.cfg.MaxEntriesPerMessage {
+			return s.tooManyEntries(n)
+		}
+		st.grow(n)
+		for i, entry := range entries {
+			s.cfg.Converter.HTTP(&st.records[i], &st.id, entry, now)
+		}
+	case *alsv3.StreamAccessLogsMessage_TcpLogs:
+		entries := e.TcpLogs.GetLogEntry()
+		if n = len(entries); n > s.cfg.MaxEntriesPerMessage {
+			return s.tooManyEntries(n)
+		}
+		st.grow(n)
+		for i, entry := range entries {
+			s.cfg.Converter.TCP(&st.records[i], &st.id, entry, now)
+		}
+	default:
+		return nil // an identifier-only message
+	}
+	records := st.records[:n]
+	for _, stage := range s.cfg.Stages {
+		stage(records)
+	}
+	if s.cfg.Sink != nil {
+		msgs, err := s.encode(st, records, now)
+		if err != nil {
+			s.m.streamErrors.WithLabelValues("encode").Inc()
+			return status.Errorf(codes.Internal, "encode records: %v", err)
+		}
+		s.cfg.Sink.Submit(msgs)
+	}
+	s.m.count(records)
+	return nil
+}
+
+func (s *Server) tooManyEntries(n int) error {
+	s.m.limitHits.WithLabelValues("entries").Inc()
+	return status.Errorf(codes.InvalidArgument, "message has %d log entries, more than the limit of %d", n, s.cfg.MaxEntriesPerMessage)
+}
+
+func (st *streamState) grow(n int) {
+	for len(st.records) < n {
+		st.records = append(st.records, Record{})
+	}
+}
+
+// encode encodes records into one shared buffer: one allocation per batch
+// rather than per record.
+func (s *Server) encode(st *streamState, records []Record, now time.Time) ([]Message, error) {
+	msgs := make([]Message, len(records))
+	arena := make([]byte, 0, len(records)*900)
+	for i := range records {
+		r := &records[i]
+		start := len(arena)
+		var err error
+		if arena, err = s.cfg.Encoding.Append(arena, r); err != nil {
+			return nil, err
+		}
+		key, ok := st.keys[r.Service]
+		if !ok {
+			key = []byte(r.Service)
+			st.keys[r.Service] = key
+		}
+		msgs[i] = Message{Key: key, Value: arena[start:len(arena):len(arena)], Encoding: s.cfg.Encoding, Time: now}
+	}
+	return msgs, nil
+}
+
+// verifiedPrincipal is the identity of an mTLS-verified peer: URI SAN, else
+// DNS SAN; "" without a verified client certificate.
+func verifiedPrincipal(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return ""
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	leaf := info.State.VerifiedChains[0][0]
+	if len(leaf.URIs) > 0 {
+		return leaf.URIs[0].String()
+	}
+	if len(leaf.DNSNames) > 0 {
+		return leaf.DNSNames[0]
+	}
+	return ""
+}
+
+// Metric names of the server (SPEC §5).
+const (
+	MetricRecords       = "alsd_records_total"
+	MetricStreamsActive = "alsd_streams_active"
+	MetricLimitHits     = "alsd_limit_hits_total"
+)
+
+type serverMetrics struct {
+	records       [2][4]prometheus.Counter // kind × outcome ("", good, bad, excluded)
+	streamsActive prometheus.Gauge
+	limitHits     *prometheus.CounterVec
+	streamErrors  *prometheus.CounterVec
+}
+
+var outcomes = [4]string{"", "good", "bad", "excluded"}
+
+func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
+	records := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricRecords, Help: "Log entries accepted from Envoy, by kind and SLI outcome."}, []string{"kind", "outcome"})
+	m := &serverMetrics{
+		streamsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: MetricStreamsActive, Help: "Open ALS streams."}),
+		limitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricLimitHits, Help: "Streams or messages refused by a limit."}, []string{"limit"}),
+		streamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alsd_stream_errors_total", Help: "ALS streams ended because of a malformed message, by reason."}, []string{"reason"}),
+	}
+	for k, kind := range []Kind{HTTP, TCP} {
+		for o, outcome := range outcomes {
+			m.records[k][o] = records.WithLabelValues(kind.String(), outcome)
+		}
+	}
+	for _, l := range []string{"streams", "message_bytes", "entries", "idle", "header_bytes"} {
+		m.limitHits.WithLabelValues(l)
+	}
+	m.streamErrors.WithLabelValues("no_identifier")
+	if reg != nil {
+		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors)
+	}
+	return m
+}
+
+func (m *serverMetrics) count(records []Record) {
+	var n [2][4]int
+	for i := range records {
+		r := &records[i]
+		o := 0
+		for j := 1; j < len(outcomes); j++ {
+			if r.Outcome == outcomes[j] {
+				o = j
+				break
+			}
+		}
+		n[r.Kind][o]++
+	}
+	for k := range n {
+		for o, c := range n[k] {
+			if c > 0 {
+				m.records[k][o].Add(float64(c))
+			}
+		}
+	}
+}

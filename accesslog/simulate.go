@@ -1,0 +1,427 @@
+package accesslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshtel/meshtel/catalog"
+)
+
+// SimulatorConfig configures a Simulator.
+type SimulatorConfig struct {
+	// Target is the alsd ALS address. Required.
+	Target string
+	// Catalog lists the services to simulate; nil or empty simulates a
+	// small built-in set.
+	Catalog *catalog.Catalog
+	// Sidecars is the number of simulated Envoys per service. Default 2.
+	Sidecars int
+	// Streams is the number of worker-thread streams per Envoy. Default 2.
+	Streams int
+	// Rate is the total entries per second; 0 sends as fast as alsd takes.
+	Rate float64
+	// BatchSize is the number of entries per message. Default 100: Envoy
+	// flushes its buffer every second or when it is full.
+	BatchSize int
+	// Total stops the simulator after this many entries; 0 runs until ctx ends.
+	Total int64
+	// Seed makes the traffic reproducible; 0 picks one.
+	Seed uint64
+	// DialOptions replace the default insecure transport (TLS, say).
+	DialOptions []grpc.DialOption
+}
+
+// Simulator speaks ALS like a fleet of Envoy sidecars: one gRPC stream per
+// (Envoy, worker thread), the identifier on each stream's first message
+// only, batches of HTTP or TCP entries with realistic status, flag, gRPC
+// status, latency and cookie mixes, health checks, intermediate entries and
+// query strings carrying PII. It is alsd's load generator and demo traffic.
+type Simulator struct {
+	cfg      SimulatorConfig
+	services []simService
+	sent     atomic.Int64
+	msgs     atomic.Int64
+}
+
+type simService struct {
+	name        string
+	cluster     string // node.cluster the sidecars report: the name or an alias
+	tcp         bool
+	grpc        bool
+	port        int
+	healthCheck string
+	upstreams   []string
+	routes      []string
+}
+
+// SimulatorStats summarises a run.
+type SimulatorStats struct {
+	Entries  int64
+	Messages int64
+	Elapsed  time.Duration
+}
+
+// NewSimulator prepares a simulator; Run starts it.
+func NewSimulator(cfg SimulatorConfig) (*Simulator, error) {
+	if cfg.Target == "" {
+		return nil, errors.New("simulator: no target address")
+	}
+	if cfg.Sidecars <= 0 {
+		cfg.Sidecars = 2
+	}
+	if cfg.Streams <= 0 {
+		cfg.Streams = 2
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = rand.Uint64()
+	}
+	if len(cfg.DialOptions) == 0 {
+		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	s := &Simulator{cfg: cfg}
+	if cfg.Catalog != nil {
+		for _, svc := range cfg.Catalog.Services {
+			ss := simService{
+				name: svc.Name, cluster: svc.Name, tcp: svc.Kind == catalog.TCPService,
+				grpc: strings.Contains(svc.Name, "grpc"), port: svc.Port, healthCheck: svc.HealthCheck,
+				upstreams: svc.Upstreams, routes: []string{"default", "api", "static"},
+			}
+			if len(svc.Aliases) > 0 {
+				ss.cluster = svc.Aliases[0]
+			}
+			s.services = append(s.services, ss)
+		}
+	}
+	if len(s.services) == 0 {
+		s.services = []simService{
+			{name: "frontend", cluster: "frontend", port: 8080, healthCheck: "/healthz", upstreams: []string{"backend"}, routes: []string{"default", "api"}},
+			{name: "backend", cluster: "backend", port: 9000, routes: []string{"default"}},
+			{name: "cache", cluster: "cache", port: 6379, tcp: true},
+		}
+	}
+	return s, nil
+}
+
+// Sent returns the entries sent so far.
+func (s *Simulator) Sent() int64 { return s.sent.Load() }
+
+// Run sends traffic until ctx ends or Total entries are sent. It returns
+// the first stream error other than ctx's end.
+func (s *Simulator) Run(ctx context.Context) (SimulatorStats, error) {
+	conn, err := grpc.NewClient(s.cfg.Target, s.cfg.DialOptions...)
+	if err != nil {
+		return SimulatorStats{}, fmt.Errorf("simulator: dial %s: %w", s.cfg.Target, err)
+	}
+	defer conn.Close()
+	client := alsv3.NewAccessLogServiceClient(conn)
+	start := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := len(s.services) * s.cfg.Sidecars * s.cfg.Streams
+	var wg sync.WaitGroup
+	errc := make(chan error, n)
+	i := 0
+	for si := range s.services {
+		for sc := range s.cfg.Sidecars {
+			for st := range s.cfg.Streams {
+				wg.Add(1)
+				rng := rand.New(rand.NewPCG(s.cfg.Seed, uint64(i)))
+				go func(svc *simService, sidecar, stream int) {
+					defer wg.Done()
+					if err := s.stream(ctx, client, svc, sidecar, rng, float64(n)); err != nil {
+						errc <- err
+						cancel()
+					}
+				}(&s.services[si], sc, st)
+				i++
+			}
+		}
+	}
+	wg.Wait()
+	close(errc)
+	stats := SimulatorStats{Entries: s.sent.Load(), Messages: s.msgs.Load(), Elapsed: time.Since(start)}
+	return stats, <-errc
+}
+
+func (s *Simulator) stream(ctx context.Context, client alsv3.AccessLogServiceClient, svc *simService, sidecar int, rng *rand.Rand, streams float64) error {
+	stream, err := client.StreamAccessLogs(ctx)
+	if err != nil {
+		return fmt.Errorf("simulator: open stream: %w", err)
+	}
+	ip := fmt.Sprintf("10.%d.%d.%d", rng.IntN(250)+1, rng.IntN(250)+1, sidecar+1)
+	id := &alsv3.StreamAccessLogsMessage_Identifier{
+		Node: &corev3.Node{
+			Id:      fmt.Sprintf("sidecar~%s~%s-%x~mesh.svc.cluster.local", ip, strings.ReplaceAll(svc.name, "_", "-"), rng.Uint32()),
+			Cluster: svc.cluster,
+		},
+		LogName: "als",
+	}
+	gen := &entryGen{svc: svc, rng: rng, ip: ip, services: s.services}
+	// Entries are generated once into a pool and re-sent with fresh
+	// timestamps, so the generator stays cheap next to what it measures.
+	const pool = 512
+	var httpPool []*datav3.HTTPAccessLogEntry
+	var tcpPool []*datav3.TCPAccessLogEntry
+	for range pool {
+		if svc.tcp {
+			tcpPool = append(tcpPool, gen.tcp())
+		} else {
+			httpPool = append(httpPool, gen.http())
+		}
+	}
+	var interval time.Duration
+	if s.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(s.cfg.BatchSize) * streams / s.cfg.Rate)
+	}
+	next := time.Now()
+	first := true
+	for pos := 0; ; {
+		if ctx.Err() != nil {
+			break
+		}
+		batch := int64(s.cfg.BatchSize)
+		if s.cfg.Total > 0 {
+			left := s.cfg.Total - s.sent.Add(batch) + batch
+			if left <= 0 {
+				s.sent.Add(-batch)
+				break
+			}
+			if left < batch {
+				s.sent.Add(left - batch)
+				batch = left
+			}
+		} else {
+			s.sent.Add(batch)
+		}
+		now := timestamppb.Now()
+		msg := &alsv3.StreamAccessLogsMessage{}
+		if first {
+			msg.Identifier = id
+			first = false
+		}
+		if svc.tcp {
+			entries := make([]*datav3.TCPAccessLogEntry, batch)
+			for i := range entries {
+				entries[i] = tcpPool[(pos+i)%pool]
+				entries[i].CommonProperties.StartTime = now
+			}
+			msg.LogEntries = &alsv3.StreamAccessLogsMessage_TcpLogs{TcpLogs: &alsv3.StreamAccessLogsMessage_TCPAccessLogEntries{LogEntry: entries}}
+		} else {
+			entries := make([]*datav3.HTTPAccessLogEntry, batch)
+			for i := range entries {
+				entries[i] = httpPool[(pos+i)%pool]
+				entries[i].CommonProperties.StartTime = now
+			}
+			msg.LogEntries = &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}}
+		}
+		pos += int(batch)
+		if err := stream.Send(msg); err != nil {
+			s.sent.Add(-batch)
+			if ctx.Err() != nil {
+				break
+			}
+			_, rerr := stream.CloseAndRecv()
+			return fmt.Errorf("simulator: send: %w", errors.Join(err, rerr))
+		}
+		s.msgs.Add(1)
+		if interval > 0 {
+			next = next.Add(interval)
+			if d := time.Until(next); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+				}
+			}
+		}
+	}
+	// Like Envoy, the simulator never reads a response; half-closing tells
+	// alsd the stream is done.
+	if err := stream.CloseSend(); err != nil {
+		return nil
+	}
+	_, err = stream.CloseAndRecv()
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("simulator: close stream: %w", err)
+	}
+	return nil
+}
+
+// entryGen builds plausible entries for one sidecar of one service.
+type entryGen struct {
+	svc      *simService
+	services []simService
+	rng      *rand.Rand
+	ip       string
+	seq      int
+}
+
+var (
+	simUserAgents = []string{"Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0", "curl/8.5.0", "grpc-go/1.70.0", "okhttp/4.12.0", "kube-probe/1.31"}
+	simPaths      = []string{"/", "/api/v1/pins", "/api/v1/users/42", "/static/app.js", "/login", "/search"}
+	simQueries    = []string{"", "", "?page=2", "?email=jane.doe@example.com", "?q=shoes&utm_source=mail"}
+)
+
+func (g *entryGen) address(ip string, port int) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)}}}}
+}
+
+func (g *entryGen) common() *datav3.AccessLogCommon {
+	g.seq++
+	c := &datav3.AccessLogCommon{
+		DownstreamRemoteAddress: g.address(fmt.Sprintf("10.1.%d.%d", g.rng.IntN(250), g.rng.IntN(250)), 30000+g.rng.IntN(30000)),
+		DownstreamLocalAddress:  g.address(g.ip, g.svc.port),
+		UpstreamRemoteAddress:   g.address("127.0.0.1", g.svc.port),
+		UpstreamCluster:         fmt.Sprintf("inbound|%d||", g.svc.port),
+		AccessLogType:           datav3.AccessLogType_DownstreamEnd,
+	}
+	if len(g.svc.routes) > 0 {
+		c.RouteName = g.svc.routes[g.rng.IntN(len(g.svc.routes))]
+	}
+	// A sidecar also logs its own outbound calls: the caller's view.
+	if len(g.svc.upstreams) > 0 && g.rng.IntN(4) == 0 {
+		up := g.svc.upstreams[g.rng.IntN(len(g.svc.upstreams))]
+		c.UpstreamCluster = fmt.Sprintf("outbound|%d||%s.mesh.svc.cluster.local", 9000, up)
+		c.UpstreamRemoteAddress = g.address(fmt.Sprintf("10.2.0.%d", g.rng.IntN(250)+1), 9000)
+	}
+	// Latency: log-normal around 40ms with a long tail.
+	ms := math.Exp(g.rng.NormFloat64()*0.9 + math.Log(40))
+	c.Duration = durationpb.New(time.Duration(ms * float64(time.Millisecond)))
+	c.TimeToLastUpstreamRxByte = durationpb.New(time.Duration(ms * 0.9 * float64(time.Millisecond)))
+	c.TlsProperties = &datav3.TLSProperties{
+		TlsVersion: datav3.TLSProperties_TLSv1_3,
+		PeerCertificateProperties: &datav3.TLSProperties_CertificateProperties{
+			SubjectAltName: []*datav3.TLSProperties_CertificateProperties_SubjectAltName{{
+				San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: "spiffe://cluster.local/ns/mesh/sa/caller"}}},
+		},
+	}
+	switch r := g.rng.IntN(100); {
+	case r < 3:
+		c.IntermediateLogEntry = true
+		c.AccessLogType = datav3.AccessLogType_DownstreamPeriodic
+	case r < 5:
+		c.AccessLogType = datav3.AccessLogType_UpstreamEnd
+	}
+	return c
+}
+
+func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
+	c := g.common()
+	e := &datav3.HTTPAccessLogEntry{
+		CommonProperties: c,
+		ProtocolVersion:  datav3.HTTPAccessLogEntry_HTTP11,
+		Request: &datav3.HTTPRequestProperties{
+			RequestMethod:  corev3.RequestMethod_GET,
+			Scheme:         "https",
+			Authority:      "www.example.com",
+			UserAgent:      simUserAgents[g.rng.IntN(len(simUserAgents))],
+			RequestId:      fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", g.rng.Uint32(), g.rng.IntN(1<<16), g.rng.IntN(1<<12), g.rng.IntN(1<<12), g.rng.Uint64()&(1<<48-1)),
+			RequestHeaders: map[string]string{},
+		},
+		Response: &datav3.HTTPResponseProperties{ResponseHeaders: map[string]string{}},
+	}
+	req, resp := e.Request, e.Response
+	path := simPaths[g.rng.IntN(len(simPaths))]
+	if g.rng.IntN(3) == 0 {
+		req.RequestMethod = corev3.RequestMethod_POST
+		req.RequestBodyBytes = uint64(g.rng.IntN(4096))
+	}
+	status := 200
+	switch r := g.rng.IntN(1000); {
+	case r < 10:
+		status = 503
+		c.ResponseFlags = &datav3.ResponseFlags{UpstreamConnectionFailure: true, UpstreamRetryLimitExceeded: g.rng.IntN(2) == 0}
+		resp.ResponseCodeDetails = "upstream_reset_before_response_started{connection_failure}"
+		c.UpstreamTransportFailureReason = "delayed connect error: 111"
+	case r < 15:
+		status = 500
+	case r < 20:
+		status = 0
+		c.ResponseFlags = &datav3.ResponseFlags{DownstreamConnectionTermination: true}
+	case r < 25:
+		status = 504
+		c.ResponseFlags = &datav3.ResponseFlags{UpstreamRequestTimeout: true}
+	case r < 80:
+		status = 404
+	case r < 100:
+		status = 302
+	}
+	if g.svc.healthCheck != "" && g.rng.IntN(10) == 0 {
+		path = g.svc.healthCheck
+		req.UserAgent = "kube-probe/1.31"
+		status = 200
+		c.ResponseFlags = nil
+	}
+	req.Path = path + simQueries[g.rng.IntN(len(simQueries))]
+	if g.svc.grpc {
+		e.ProtocolVersion = datav3.HTTPAccessLogEntry_HTTP2
+		req.RequestMethod = corev3.RequestMethod_POST
+		req.Path = "/shop.Catalog/GetProduct"
+		status = 200
+		gs := 0
+		switch r := g.rng.IntN(100); {
+		case r < 2:
+			gs = 14
+		case r < 3:
+			gs = 4
+		case r < 8:
+			gs = 5
+		}
+		resp.ResponseTrailers = map[string]string{"grpc-status": strconv.Itoa(gs)}
+	}
+	if status != 0 {
+		resp.ResponseCode = wrapperspb.UInt32(uint32(status))
+		resp.ResponseBodyBytes = uint64(200 + g.rng.IntN(20000))
+		resp.ResponseCodeDetails = "via_upstream"
+	}
+	req.RequestHeaders["cookie"] = fmt.Sprintf("sid=%08x-%04x-4%03x-8%03x-%012x; theme=dark; _ga=GA1.2.%d.%d",
+		g.rng.Uint32(), g.rng.IntN(1<<16), g.rng.IntN(1<<12), g.rng.IntN(1<<12), g.rng.Uint64()&(1<<48-1), g.rng.IntN(1e9), 1.7e9+g.rng.IntN(1e8))
+	if g.rng.IntN(5) == 0 {
+		req.RequestHeaders["cookie"] += "; user_email=jane.doe%40example.com"
+	}
+	if g.rng.IntN(4) == 0 {
+		resp.ResponseHeaders["set-cookie"] = fmt.Sprintf(
+			"sid=%016x; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=3600,csrf_token=%x; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Secure,tracker=1; Domain=ads.example.net; SameSite=None; Max-Age=63072000",
+			g.rng.Uint64(), g.rng.Uint64())
+	}
+	req.RequestHeaders["user-agent"] = req.UserAgent
+	return e
+}
+
+func (g *entryGen) tcp() *datav3.TCPAccessLogEntry {
+	c := g.common()
+	c.AccessLogType = datav3.AccessLogType_TcpConnectionEnd
+	if c.IntermediateLogEntry {
+		c.AccessLogType = datav3.AccessLogType_TcpPeriodic
+	}
+	if g.rng.IntN(200) == 0 {
+		c.ResponseFlags = &datav3.ResponseFlags{UpstreamConnectionFailure: true}
+	}
+	return &datav3.TCPAccessLogEntry{
+		CommonProperties: c,
+		ConnectionProperties: &datav3.ConnectionProperties{
+			ReceivedBytes: uint64(g.rng.IntN(1 << 16)),
+			SentBytes:     uint64(g.rng.IntN(1 << 20)),
+		},
+	}
+}

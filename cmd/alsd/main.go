@@ -1,0 +1,64 @@
+// Command alsd is meshtel's Envoy access-log sink: it receives Envoy's gRPC
+// Access Log Service streams, produces one Kafka record per entry and keeps
+// live SLIs, error budgets and a cookie inventory of the mesh.
+//
+//	alsd [flags]              run the sink
+//	alsd --demo               embedded Kafka, simulated Envoys, live summary
+//	alsd simulate [flags]     drive a running alsd with simulated Envoy traffic
+//	alsd report cookies|slo   render reports from running alsd instances
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes (SPEC §1).
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// usageError marks errors that exit 2: bad flags, bad config.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	var err error
+	switch {
+	case len(args) > 0 && args[0] == "simulate":
+		err = runSimulate(ctx, args[1:], stdout, stderr, getenv)
+	case len(args) > 0 && args[0] == "report":
+		err = runReport(ctx, args[1:], stdout, stderr, getenv)
+	case len(args) > 0 && !isFlag(args[0]):
+		err = usageError{fmt.Errorf("unknown command %q (commands: simulate, report; or flags only to run the sink)", args[0])}
+	default:
+		err = runServe(ctx, args, stdout, stderr, getenv)
+	}
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "alsd: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func isFlag(s string) bool { return len(s) > 0 && s[0] == '-' }

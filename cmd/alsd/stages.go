@@ -1,0 +1,96 @@
+package main
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshtel/meshtel/accesslog"
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/sli"
+)
+
+// stages plugs the SLI engine and the cookie inventory into the ingest
+// path. It is the only place that knows both accesslog.Record and the
+// plain observations sli and cookies take.
+type stages struct {
+	cat     *catalog.Catalog
+	tracker *sli.Tracker
+
+	mu       sync.RWMutex
+	received map[string]*atomic.Int64 // records per service, for the demo summary
+}
+
+func newStages(cat *catalog.Catalog, tracker *sli.Tracker) *stages {
+	return &stages{cat: cat, tracker: tracker, received: map[string]*atomic.Int64{}}
+}
+
+func observation(r *accesslog.Record) sli.Observation {
+	o := sli.Observation{
+		Time:          r.Time,
+		Service:       r.Service,
+		Route:         r.RouteName,
+		TCP:           r.Kind == accesslog.TCP,
+		Method:        r.Method,
+		Path:          r.Path,
+		Status:        r.Status,
+		GRPCStatus:    r.GRPCStatus,
+		ResponseFlags: r.ResponseFlags,
+		Intermediate:  r.Intermediate,
+		Direction:     r.Direction.String(),
+	}
+	if r.HasDuration {
+		o.Duration = time.Duration(r.DurationMs * float64(time.Millisecond))
+	}
+	return o
+}
+
+func (s *stages) healthCheck(service string) string {
+	if svc := s.cat.Lookup(service); svc != nil {
+		return svc.HealthCheck
+	}
+	return ""
+}
+
+// classify is the Record's outcome: SPEC §3 through the one classification
+// function the SLI engine uses too.
+func (s *stages) classify(r *accesslog.Record) string {
+	o := observation(r)
+	return sli.Classify(&o, s.healthCheck(r.Service)).String()
+}
+
+func (s *stages) observe(records []accesslog.Record) {
+	for i := range records {
+		r := &records[i]
+		o := observation(r)
+		s.tracker.Observe(&o)
+		s.counter(r.Service).Add(1)
+	}
+}
+
+func (s *stages) counter(service string) *atomic.Int64 {
+	s.mu.RLock()
+	c := s.received[service]
+	s.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c = s.received[service]; c == nil {
+		c = new(atomic.Int64)
+		s.received[service] = c
+	}
+	return c
+}
+
+// receivedByService returns the records seen per service.
+func (s *stages) receivedByService() map[string]int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int64, len(s.received))
+	for k, v := range s.received {
+		out[k] = v.Load()
+	}
+	return out
+}
