@@ -180,13 +180,25 @@ func yamlAllowed(r rune) bool {
 	return false
 }
 
-// offsetPos turns a byte offset into a position, counting columns in
-// characters as yaml.v3 does.
+// offsetPos turns a byte offset into a position, counting lines and
+// columns as yaml.v3 does: columns in characters, and CR, LF, CRLF, NEL,
+// LS and PS each end a line.
 func (p *parser) offsetPos(data []byte, off int) Pos {
-	before := data[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	start := bytes.LastIndexByte(before, '\n') + 1
-	return Pos{File: p.file, Line: line, Column: utf8.RuneCount(before[start:]) + 1}
+	line, col := 1, 1
+	for i := 0; i < off; {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == '\r' && i+1 < off && data[i+1] == '\n':
+			size = 2
+			fallthrough
+		case r == '\r', r == '\n', r == 0x85, r == 0x2028, r == 0x2029:
+			line, col = line+1, 1
+		default:
+			col++
+		}
+		i += size
+	}
+	return Pos{File: p.file, Line: line, Column: col}
 }
 
 // badRune returns the offset of the first byte YAML rejects (invalid UTF-8,
@@ -894,13 +906,21 @@ func (p *parser) crossCheck(svcs []*rawService, state teamsState, teams map[stri
 		if s.teamNode != nil {
 			p.checkTeam(s.Team, s.teamNode, s.owner, state, teams)
 		}
+		seen := make(map[string]string, len(s.Upstreams))
+		ups := s.Upstreams[:0]
 		for i, up := range s.Upstreams {
 			d, ok := names[up]
 			if !ok {
 				p.errorf(s.upstreams[i], "upstream %q of %s names no service in the catalog%s", up, s.owner, didYouMean(up, serviceNames))
 				continue
 			}
-			s.Upstreams[i] = d.svc.Name
+			if first, dup := seen[d.svc.Name]; dup {
+				p.errorf(s.upstreams[i], "upstreams of %s list service %q twice, as %q and %q", s.owner, d.svc.Name, first, up)
+				continue
+			}
+			seen[d.svc.Name] = up
+			ups = append(ups, d.svc.Name)
 		}
+		s.Upstreams = ups
 	}
 }

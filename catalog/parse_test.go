@@ -1,13 +1,13 @@
 package catalog
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.bad.golden from the current output")
@@ -73,7 +73,7 @@ func TestParseFiles(t *testing.T) {
 // past the last line).
 func checkPositions(t *testing.T, file string, data []byte, errs Errors) {
 	t.Helper()
-	lines := bytes.Split(data, []byte("\n"))
+	lines := yamlLines(data)
 	for i, e := range errs {
 		if e.Pos.File != file {
 			t.Errorf("error %q names file %q, want %q", e, e.Pos.File, file)
@@ -81,7 +81,7 @@ func checkPositions(t *testing.T, file string, data []byte, errs Errors) {
 		if e.Pos.Line < 1 || e.Pos.Line > len(lines)+1 || e.Pos.Column < 1 {
 			t.Errorf("error %q: position outside the file", e)
 		}
-		if e.Pos.Line <= len(lines) && e.Pos.Column > len(lines[e.Pos.Line-1])+1 {
+		if e.Pos.Line <= len(lines) && e.Pos.Column > utf8.RuneCountInString(lines[e.Pos.Line-1])+1 {
 			t.Errorf("error %q: column past the end of line %d", e, e.Pos.Line)
 		}
 		if e.Msg == "" || strings.Contains(e.Msg, "\n") {
@@ -94,4 +94,10 @@ func checkPositions(t *testing.T, file string, data []byte, errs Errors) {
 			}
 		}
 	}
+}
+
+// yamlLines splits data at YAML line breaks (CR, LF, CRLF, NEL, LS, PS).
+func yamlLines(data []byte) []string {
+	norm := strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(string(data))
+	return strings.Split(norm, "\n")
 }
