@@ -235,25 +235,50 @@ func mergeService(m *ServiceReport, s ServiceReport) {
 			continue
 		}
 		x := &m.Cookies[i]
-		if c.Responses > 0 && (x.Responses == 0 || c.LastSeen.After(x.LastSeen)) {
-			x.Secure, x.HTTPOnly, x.SameSite, x.Partitioned, x.MaxAgeS = c.Secure, c.HTTPOnly, c.SameSite, c.Partitioned, c.MaxAgeS
+		mergeCookie(x, c)
+	}
+	foldRequestOnly(m)
+}
+
+// mergeCookie adds c to x, the same cookie seen by another instance.
+func mergeCookie(x *CookieReport, c CookieReport) {
+	if c.Responses > 0 && (x.Responses == 0 || c.LastSeen.After(x.LastSeen)) {
+		x.Secure, x.HTTPOnly, x.SameSite, x.Partitioned, x.MaxAgeS = c.Secure, c.HTTPOnly, c.SameSite, c.Partitioned, c.MaxAgeS
+	}
+	if x.FirstSeen.IsZero() || c.FirstSeen.Before(x.FirstSeen) {
+		x.FirstSeen = c.FirstSeen
+	}
+	if c.LastSeen.After(x.LastSeen) {
+		x.LastSeen = c.LastSeen
+	}
+	x.Requests += c.Requests
+	x.Responses += c.Responses
+	x.DistinctValues = max(x.DistinctValues, c.DistinctValues)
+	x.Declared = x.Declared || c.Declared
+	x.Category, x.Vendor = cmp.Or(x.Category, c.Category), cmp.Or(x.Vendor, c.Vendor)
+	for k, n := range c.ValueClasses {
+		x.ValueClasses[k] += n
+	}
+	x.Sources = union(x.Sources, c.Sources, []string{Request.String(), Response.String()})
+	x.Findings = union(x.Findings, c.Findings, Findings)
+}
+
+// foldRequestOnly moves a cookie one instance only saw in requests into the
+// same name's cookie another instance saw set, as the inventory does.
+func foldRequestOnly(m *ServiceReport) {
+	sortCookies(m.Cookies)
+	for i := 0; i < len(m.Cookies); i++ {
+		c := m.Cookies[i]
+		if c.Responses > 0 {
+			continue
 		}
-		if x.FirstSeen.IsZero() || c.FirstSeen.Before(x.FirstSeen) {
-			x.FirstSeen = c.FirstSeen
+		j := slices.IndexFunc(m.Cookies, func(x CookieReport) bool { return x.Name == c.Name && x.Responses > 0 })
+		if j < 0 {
+			continue
 		}
-		if c.LastSeen.After(x.LastSeen) {
-			x.LastSeen = c.LastSeen
-		}
-		x.Requests += c.Requests
-		x.Responses += c.Responses
-		x.DistinctValues = max(x.DistinctValues, c.DistinctValues)
-		x.Declared = x.Declared || c.Declared
-		x.Category, x.Vendor = cmp.Or(x.Category, c.Category), cmp.Or(x.Vendor, c.Vendor)
-		for k, n := range c.ValueClasses {
-			x.ValueClasses[k] += n
-		}
-		x.Sources = union(x.Sources, c.Sources, []string{Request.String(), Response.String()})
-		x.Findings = union(x.Findings, c.Findings, Findings)
+		mergeCookie(&m.Cookies[j], c)
+		m.Cookies = slices.Delete(m.Cookies, i, i+1)
+		i--
 	}
 }
 
