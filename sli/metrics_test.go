@@ -33,7 +33,7 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily
 	return out
 }
 
-func labels(m *dto.Metric) map[string]string {
+func labelMap(m *dto.Metric) map[string]string {
 	l := map[string]string{}
 	for _, p := range m.GetLabel() {
 		l[p.GetName()] = p.GetValue()
@@ -45,7 +45,7 @@ func labels(m *dto.Metric) map[string]string {
 func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
 	for _, m := range mfs[name].GetMetric() {
-		if fmt.Sprint(labels(m)) == fmt.Sprint(want) {
+		if fmt.Sprint(labelMap(m)) == fmt.Sprint(want) {
 			switch {
 			case m.Counter != nil:
 				return m.Counter.GetValue()
@@ -113,18 +113,18 @@ func TestMetrics(t *testing.T) {
 	// TCP entries have no latency series and no histogram; tcp_service has
 	// no latency SLO at all.
 	for _, m := range mfs[metricRequests].GetMetric() {
-		if l := labels(m); l["service"] == "redis" && l["slo"] == "latency" {
+		if l := labelMap(m); l["service"] == "redis" && l["slo"] == "latency" {
 			t.Errorf("latency series for a tcp_service: %v", l)
 		}
 	}
 	for _, m := range mfs[metricDuration].GetMetric() {
-		if labels(m)["service"] == "redis" {
+		if labelMap(m)["service"] == "redis" {
 			t.Errorf("duration histogram for TCP entries")
 		}
 	}
 	// Every configured threshold is a bucket boundary, exactly.
 	for _, m := range mfs[metricDuration].GetMetric() {
-		if labels(m)["route"] != "home" {
+		if labelMap(m)["route"] != "home" {
 			continue
 		}
 		var bounds []float64

@@ -50,7 +50,7 @@ type SLOStatus struct {
 	BurnRates WindowValues[float64] `json:"burn_rates"`
 	// WindowCounts are the events behind BurnRates; they make reports of
 	// several alsd instances mergeable (MergeReports).
-	WindowCounts WindowValues[Counts] `json:"window_counts"`
+	WindowCounts WindowValues[Estimate] `json:"window_counts"`
 }
 
 // WindowValues maps window names to values; it encodes in Windows order.
@@ -117,7 +117,7 @@ func (s SLOStatus) Status() string {
 }
 
 // newStatus fills the derived ratios from the counts.
-func newStatus(service, slo string, objective float64, threshold string, budget Counts, windows WindowValues[Counts]) SLOStatus {
+func newStatus(service, slo string, objective float64, threshold string, budget Counts, windows WindowValues[Estimate]) SLOStatus {
 	s := SLOStatus{
 		Service: service, SLO: slo, Objective: objective, Threshold: threshold,
 		Window: formatWindow(BudgetWindow), Total: budget.Total, Bad: budget.Bad,
@@ -132,7 +132,7 @@ func newStatus(service, slo string, objective float64, threshold string, budget 
 	for name, c := range windows {
 		s.BurnRates[name] = 0
 		if c.Total > 0 {
-			s.BurnRates[name] = round9(float64(c.Bad) / float64(c.Total) / allowed)
+			s.BurnRates[name] = round9(c.Bad / c.Total / allowed)
 		}
 	}
 	return s
@@ -162,13 +162,14 @@ func (t *Tracker) Snapshot() Report {
 
 func (s *service) statuses(now int64, t *Tracker) []SLOStatus {
 	var budgetAv, budgetLt Counts
-	winAv := make(WindowValues[Counts], len(Windows))
-	winLt := make(WindowValues[Counts], len(Windows))
+	winAv := make(WindowValues[Estimate], len(Windows))
+	winLt := make(WindowValues[Estimate], len(Windows))
 	s.mu.Lock()
-	budgetAv, budgetLt = s.sum(now, t.budget)
+	budgetAv, budgetLt = s.rings[t.budget.tier].budget(now, t.budget)
 	for i, w := range Windows {
-		av, lt := s.sum(now, t.windows[i])
-		winAv[w.Name], winLt[w.Name] = av, lt
+		sp := t.windows[i]
+		av, lt := s.rings[sp.tier].window(now, sp)
+		winAv[w.Name], winLt[w.Name] = av.rounded(), lt.rounded()
 	}
 	s.mu.Unlock()
 	var out []SLOStatus
@@ -185,8 +186,16 @@ func (s *service) statuses(now int64, t *Tracker) []SLOStatus {
 	return out
 }
 
-func (s *service) sum(now int64, sp span) (av, lt Counts) {
-	return s.rings[sp.tier].sum(now/int64(tiers[sp.tier].res/time.Second), sp.k)
+// Estimate is the events of one SLO over a burn window. The oldest slot of
+// a window is counted by the share of it inside the window, so these are
+// estimates with fractions, rounded to 1e-6.
+type Estimate struct {
+	Total float64 `json:"total"`
+	Bad   float64 `json:"bad"`
+}
+
+func (e Estimate) rounded() Estimate {
+	return Estimate{math.Round(e.Total*1e6) / 1e6, math.Round(e.Bad*1e6) / 1e6}
 }
 
 // MergeReports combines reports of alsd instances that saw disjoint parts
@@ -213,8 +222,7 @@ func MergeReports(rs ...Report) Report {
 			budget := Counts{m.Total + s.Total, m.Bad + s.Bad}
 			for name, c := range s.WindowCounts {
 				mc := m.WindowCounts[name]
-				mc.add(c)
-				m.WindowCounts[name] = mc
+				m.WindowCounts[name] = Estimate{mc.Total + c.Total, mc.Bad + c.Bad}.rounded()
 			}
 			*m = newStatus(m.Service, m.SLO, m.Objective, m.Threshold, budget, m.WindowCounts)
 		}
@@ -231,8 +239,8 @@ func MergeReports(rs ...Report) Report {
 	return out
 }
 
-func maps(m WindowValues[Counts]) WindowValues[Counts] {
-	c := make(WindowValues[Counts], len(m))
+func maps(m WindowValues[Estimate]) WindowValues[Estimate] {
+	c := make(WindowValues[Estimate], len(m))
 	for k, v := range m {
 		c[k] = v
 	}

@@ -8,9 +8,13 @@ import (
 // tiers are the resolutions of the windowed accounting: fine slots for the
 // short burn windows, coarse ones for the long windows and the budget, so
 // that every window of Windows and BudgetWindow is answered from a few
-// thousand slots per service and SLO. A window is summed over whole slots
-// including the current, partly filled one, so its effective length is
-// between (k−1) and k slots: 5m means 4m50s–5m, 30d means 29d23h–30d.
+// thousand slots per service and SLO.
+//
+// A burn window is exactly its length back from now: whole slots, the
+// current partial one, and the share of the oldest slot that lies inside
+// the window, assuming its events were spread evenly (as PromQL's
+// increase() extrapolates). The budget window counts whole events: the
+// current hour and the 720 before it, 30d plus up to an hour.
 var tiers = [...]struct{ res, span time.Duration }{
 	{10 * time.Second, time.Hour},
 	{2 * time.Minute, 6 * time.Hour},
@@ -82,8 +86,24 @@ func (r *ring) addAt(epoch int64, i int, av, lt Counts) {
 	}
 }
 
-// sum totals the k newest slots up to and including epoch now.
-func (r *ring) sum(now, k int64) (av, lt Counts) {
+// sum totals the k newest slots up to and including epoch now, plus the
+// fraction frac (0 ≤ frac ≤ 1) of the slot before them.
+func (r *ring) sum(now, k int64, frac float64) (av, lt Estimate) {
+	a, l := r.sumWhole(now, k)
+	av, lt = Estimate{float64(a.Total), float64(a.Bad)}, Estimate{float64(l.Total), float64(l.Bad)}
+	if e, n := now-k, int64(len(r.avail)); frac > 0 && e >= 0 && e > r.head-n {
+		av.Total += frac * float64(r.avail[e%n].Total)
+		av.Bad += frac * float64(r.avail[e%n].Bad)
+		if r.lat != nil {
+			lt.Total += frac * float64(r.lat[e%n].Total)
+			lt.Bad += frac * float64(r.lat[e%n].Bad)
+		}
+	}
+	return av, lt
+}
+
+// sumWhole totals the k newest slots up to and including epoch now.
+func (r *ring) sumWhole(now, k int64) (av, lt Counts) {
 	n := int64(len(r.avail))
 	if now > r.head {
 		r.advance(now)
@@ -101,18 +121,40 @@ func (r *ring) sum(now, k int64) (av, lt Counts) {
 	return av, lt
 }
 
-// span is where one window is answered from: k slots of tier.
+// span is where one window is answered from: a tier and the window's
+// length in seconds.
 type span struct {
 	tier int
-	k    int64
+	secs int64
 }
 
 // spanFor picks the finest tier that holds window d in whole slots.
 func spanFor(d time.Duration) (span, error) {
 	for i, t := range tiers {
-		if d <= t.span && d%t.res == 0 {
-			return span{tier: i, k: int64(d / t.res)}, nil
+		if d <= t.span && d%t.res == 0 && d%time.Second == 0 {
+			return span{tier: i, secs: int64(d / time.Second)}, nil
 		}
 	}
 	return span{}, fmt.Errorf("window %s is not a whole number of slots of any tier", d)
+}
+
+// window returns the events of the window sp ending with Unix second now
+// (inclusive), interpolating its oldest slot.
+func (r *ring) window(now int64, sp span) (av, lt Estimate) {
+	res := int64(tiers[sp.tier].res / time.Second)
+	first := now - sp.secs + 1 // the window's oldest second
+	if first < 0 {
+		first = 0
+	}
+	e0 := first / res
+	frac := float64((e0+1)*res-first) / float64(res)
+	// Slots e0+1 … now/res are whole, e0 counts by frac.
+	return r.sum(now/res, now/res-e0, frac)
+}
+
+// budget returns the events of the budget window sp ending with Unix
+// second now: whole slots only, so they stay integers.
+func (r *ring) budget(now int64, sp span) (av, lt Counts) {
+	res := int64(tiers[sp.tier].res / time.Second)
+	return r.sumWhole(now/res, sp.secs/res+1)
 }
