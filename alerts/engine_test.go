@@ -1,0 +1,170 @@
+package alerts
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/promqltest"
+	"github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/tsdb"
+
+	"github.com/meshtel/meshtel/catalog"
+)
+
+// firing is when an alert of one severity first fired, relative to the
+// start of the data.
+type firing map[string]time.Duration
+
+// evaluate runs the generated rules of svc with Prometheus' own rule
+// manager over the series loaded by load (promqltest "load" syntax), one
+// step at a time up to until, evaluating each group at its own interval
+// (or every step, when steps are longer) like Prometheus would, and
+// returns when each slo/severity first fired.
+func evaluate(t *testing.T, svc catalog.Service, load string, until, step time.Duration) firing {
+	t.Helper()
+	groups, err := RuleGroups(nil, svc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := RulesFile(nil, svc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(file, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded samples are appended behind the loaded data's head time, so
+	// the storage must take them out of order; one block keeps it simple.
+	week := int64(7 * 24 * time.Hour / time.Millisecond)
+	st := promqltest.LoadedStorage(t, load, func(o *tsdb.Options) {
+		o.OutOfOrderTimeWindow = week
+		o.MinBlockDuration, o.MaxBlockDuration = week, week
+	})
+	engine := promqltest.NewTestEngine(t, false, 0, promqltest.DefaultMaxSamplesPerQuery)
+	m := rules.NewManager(&rules.ManagerOptions{
+		QueryFunc:    rules.EngineQueryFunc(engine, st),
+		AppendableV2: st,
+		Queryable:    st,
+		Context:      context.Background(),
+		NotifyFunc:   func(context.Context, string, ...*rules.Alert) {},
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	loaded, errs := m.LoadGroups(time.Minute, labels.EmptyLabels(), "", nil, false, file)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	// Evaluate in file order: recordings before the alerts reading them.
+	var ordered []*rules.Group
+	for _, g := range groups.Groups {
+		for _, lg := range loaded {
+			if lg.Name() == g.Name {
+				ordered = append(ordered, lg)
+			}
+		}
+	}
+	for _, g := range ordered {
+		for _, r := range g.Rules() {
+			if ar, ok := r.(*rules.AlertingRule); ok {
+				ar.SetRestored(true)
+			}
+		}
+	}
+	got := firing{}
+	start := time.Unix(0, 0).UTC()
+	for off := time.Duration(0); off <= until; off += step {
+		ts := start.Add(off)
+		for _, g := range ordered {
+			if step < g.Interval() && off%g.Interval() != 0 {
+				continue
+			}
+			g.Eval(context.Background(), ts)
+			for _, r := range g.Rules() {
+				if err := r.LastError(); err != nil {
+					t.Fatalf("rule %s at %s: %v", r.Name(), off, err)
+				}
+				ar, ok := r.(*rules.AlertingRule)
+				if !ok {
+					continue
+				}
+				for _, a := range ar.ActiveAlerts() {
+					key := a.Labels.Get("slo") + "/" + a.Labels.Get("severity")
+					if _, seen := got[key]; !seen && a.State == rules.StateFiring {
+						got[key] = off
+					}
+				}
+			}
+		}
+	}
+	return got
+}
+
+func availabilityOnly(objective string, pct float64) catalog.Service {
+	return catalog.Service{
+		Name: "checkout", Kind: catalog.HTTPService, Team: "web",
+		SLOs: catalog.SLOs{Availability: &catalog.Objective{Percent: pct, Text: objective}},
+	}
+}
+
+func TestEngineOutagePagesWithinFiveMinutes(t *testing.T) {
+	// 1000 requests a minute; after an hour every one of them fails.
+	load := `load 1m
+	mesh_sli_requests_total{service="checkout",route="/",slo="availability"} 0+1000x80
+	mesh_sli_errors_total{service="checkout",route="/",slo="availability"} 0x60 1000+1000x19
+`
+	got := evaluate(t, availabilityOnly("99.9", 99.9), load, 80*time.Minute, time.Minute)
+	page, ok := got["availability/page"]
+	if !ok {
+		t.Fatalf("page never fired; fired: %v", got)
+	}
+	outage := 60 * time.Minute
+	if page <= outage || page > outage+5*time.Minute {
+		t.Errorf("page fired %s after the outage began, want within (0, 5m]", page-outage)
+	}
+}
+
+func TestEngineHalfBurnForThreeDaysStaysQuiet(t *testing.T) {
+	// Error ratio 0.0005 against a 0.001 budget: a 0.5× burn, which
+	// spends only half the budget in 30 days.
+	load := `load 1m
+	mesh_sli_requests_total{service="checkout",route="/",slo="availability"} 0+1000x4380
+	mesh_sli_errors_total{service="checkout",route="/",slo="availability"} 0+0.5x4380
+`
+	// Evaluating every minute, as Prometheus does, takes over a minute;
+	// by default every 20m, which still crosses every window's start.
+	step := 20 * time.Minute
+	if os.Getenv("MESHTEL_LONG_TESTS") != "" {
+		step = time.Minute
+	}
+	got := evaluate(t, availabilityOnly("99.9", 99.9), load, 73*time.Hour, step)
+	if len(got) > 0 {
+		keys := make([]string, 0, len(got))
+		for k := range got {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		t.Errorf("alerts fired at half the budget burn: %v", keys)
+	}
+}
+
+func TestEngineBurnAtTicketThresholdFiresTicketOnly(t *testing.T) {
+	// Ratio 0.002 against a 0.001 budget: a 2× burn. The 1× ticket
+	// condition (3d ∧ 6h) holds; no page condition (≥ 6×) does.
+	load := `load 1m
+	mesh_sli_requests_total{service="checkout",route="/",slo="availability"} 0+1000x120
+	mesh_sli_errors_total{service="checkout",route="/",slo="availability"} 0+2x120
+`
+	got := evaluate(t, availabilityOnly("99.9", 99.9), load, 120*time.Minute, time.Minute)
+	if _, ok := got["availability/ticket"]; !ok {
+		t.Errorf("ticket did not fire at 2× burn; fired: %v", got)
+	}
+	if _, ok := got["availability/page"]; ok {
+		t.Errorf("page fired at 2× burn")
+	}
+}

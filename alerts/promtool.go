@@ -1,0 +1,258 @@
+package alerts
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/sli"
+)
+
+// promtool unit test file format (`promtool test rules`).
+type unitTestFile struct {
+	RuleFiles          []string       `yaml:"rule_files"`
+	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
+	Tests              []testGroup    `yaml:"tests"`
+}
+
+type testGroup struct {
+	Name          string          `yaml:"name"`
+	Interval      model.Duration  `yaml:"interval"`
+	InputSeries   []series        `yaml:"input_series"`
+	AlertRuleTest []alertTestCase `yaml:"alert_rule_test,omitempty"`
+	PromQLExpr    []exprTestCase  `yaml:"promql_expr_test,omitempty"`
+}
+
+type series struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+
+type alertTestCase struct {
+	EvalTime  model.Duration `yaml:"eval_time"`
+	Alertname string         `yaml:"alertname"`
+	ExpAlerts []expAlert     `yaml:"exp_alerts"`
+}
+
+type expAlert struct {
+	ExpLabels      map[string]string `yaml:"exp_labels"`
+	ExpAnnotations map[string]string `yaml:"exp_annotations"`
+}
+
+type exprTestCase struct {
+	Expr       string         `yaml:"expr"`
+	EvalTime   model.Duration `yaml:"eval_time"`
+	ExpSamples []expSample    `yaml:"exp_samples"`
+}
+
+type expSample struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
+}
+
+// Test scenario shape: constant traffic of testRate requests per minute,
+// scraped every minute, checked once every alert's `for` has elapsed.
+const (
+	testRate     = 1000
+	testRoute    = "/"
+	testEvalTime = 30 * time.Minute
+	testSamples  = 40
+	// aboveMargin and belowMargin put the error ratio 10% above a
+	// condition's threshold or 10% below a severity's lowest one.
+	aboveMargin = 1.1
+	belowMargin = 0.9
+	// outageAfter is how long the clean history lasts before the 100%
+	// outage; outagePage is the least time given the page to fire.
+	outageAfter = time.Hour
+	outagePage  = 5 * time.Minute
+)
+
+// TestFile renders the `promtool test rules` file of one service. It
+// proves, for each SLO: that each burn condition fires its severity when
+// the error ratio is just above its threshold; that each severity stays
+// quiet just below its lowest threshold; that a service without traffic
+// records an error ratio of 0 and alerts nothing; and that a total outage
+// after hours of clean traffic pages within five minutes (longer for
+// objectives below 99.9%, see outageDetect). rulesFile is
+// the rule file's path relative to the test file.
+func TestFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesFile string) ([]byte, error) {
+	slos, err := SLOs(svc)
+	if err != nil {
+		return nil, err
+	}
+	f := unitTestFile{
+		RuleFiles:          []string{rulesFile},
+		EvaluationInterval: model.Duration(time.Minute),
+	}
+	for _, s := range slos {
+		budget, err := strconv.ParseFloat(s.Budget, 64)
+		if err != nil {
+			return nil, fmt.Errorf("service %q slo %q: %w", svc.Name, s.Name, err)
+		}
+		for _, b := range sli.BurnAlerts {
+			ratio := aboveMargin * b.Factor * budget
+			if ratio >= 1 {
+				// A budget this large cannot be burnt this fast: the
+				// condition can never fire, so there is nothing to prove.
+				continue
+			}
+			name := fmt.Sprintf("%s %s: %s× over %s and %s fires %s", svc.Name, s.Name,
+				formatFactor(b.Factor), b.Long.Name, b.Short.Name, b.Severity)
+			f.Tests = append(f.Tests, constantBurn(cat, svc, slos, s, ratio, budget, cfg, name))
+		}
+		for _, sev := range severities() {
+			ratio := belowMargin * minFactor(sev) * budget
+			if ratio >= 1 {
+				continue
+			}
+			name := fmt.Sprintf("%s %s: %s stays quiet just below %s× burn", svc.Name, s.Name, sev, formatFactor(minFactor(sev)))
+			f.Tests = append(f.Tests, constantBurn(cat, svc, slos, s, ratio, budget, cfg, name))
+		}
+	}
+	if len(slos) > 0 {
+		f.Tests = append(f.Tests, noTraffic(svc, slos))
+	}
+	for _, s := range slos {
+		budget, _ := strconv.ParseFloat(s.Budget, 64)
+		if detect, ok := outageDetect(budget); ok {
+			f.Tests = append(f.Tests, outage(cat, svc, slos, s, detect, cfg))
+		}
+	}
+	return marshalYAML(f)
+}
+
+// RulesPathFromTests is where TestFile's rule_files entry points when the
+// layout of SPEC §5 is kept (prometheus/tests next to prometheus/rules).
+func RulesPathFromTests(service string) string {
+	return path.Join("..", "rules", service+".rules.yml")
+}
+
+func formatFactor(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func minFactor(sev sli.Severity) float64 {
+	m := math.Inf(1)
+	for _, b := range sli.BurnAlerts {
+		if b.Severity == sev {
+			m = math.Min(m, b.Factor)
+		}
+	}
+	return m
+}
+
+func seriesName(metric, service, slo string) string {
+	return fmt.Sprintf("%s{service=%q,route=%q,slo=%q}", metric, service, testRoute, slo)
+}
+
+// counter is a promtool series notation for a counter growing by step per
+// interval for n intervals.
+func counter(step float64, n int) string {
+	return fmt.Sprintf("0+%sx%d", strconv.FormatFloat(step, 'f', -1, 64), n)
+}
+
+// constantBurn is a test where the SLO under test has a constant error
+// ratio and every other SLO of the service is clean. Because the ratio is
+// constant, every window sees the same ratio, so exactly the severities
+// with a condition below it must fire.
+func constantBurn(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, ratio, budget float64, cfg Config, name string) testGroup {
+	g := testGroup{Name: name, Interval: model.Duration(time.Minute)}
+	for _, o := range slos {
+		errs := 0.0
+		if o.Name == s.Name {
+			errs = ratio * testRate
+		}
+		g.InputSeries = append(g.InputSeries,
+			series{seriesName(RequestsMetric, svc.Name, o.Name), counter(testRate, testSamples)},
+			series{seriesName(ErrorsMetric, svc.Name, o.Name), counter(roundStep(errs), testSamples)},
+		)
+	}
+	tc := alertTestCase{EvalTime: model.Duration(testEvalTime), Alertname: AlertName, ExpAlerts: []expAlert{}}
+	for _, sev := range severities() {
+		if ratio > minFactor(sev)*budget {
+			tc.ExpAlerts = append(tc.ExpAlerts, expAlert{
+				ExpLabels:      alertLabels(svc, s, sev),
+				ExpAnnotations: annotations(cat, svc, s, sev, cfg),
+			})
+		}
+	}
+	g.AlertRuleTest = []alertTestCase{tc}
+	return g
+}
+
+// roundStep keeps promtool's series notation short; a millionth of a
+// request per minute is far inside the 10% margins.
+func roundStep(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// noTraffic: counters that exist but do not move must record an error
+// ratio of 0 for every window (SLI 1, no NaN) and raise nothing.
+func noTraffic(svc catalog.Service, slos []SLO) testGroup {
+	g := testGroup{Name: svc.Name + ": no traffic records SLI 1 and alerts nothing", Interval: model.Duration(time.Minute)}
+	for _, o := range slos {
+		g.InputSeries = append(g.InputSeries,
+			series{seriesName(RequestsMetric, svc.Name, o.Name), fmt.Sprintf("0x%d", testSamples)},
+			series{seriesName(ErrorsMetric, svc.Name, o.Name), fmt.Sprintf("0x%d", testSamples)},
+		)
+	}
+	g.AlertRuleTest = []alertTestCase{{EvalTime: model.Duration(testEvalTime), Alertname: AlertName, ExpAlerts: []expAlert{}}}
+	for _, w := range sli.Windows {
+		tc := exprTestCase{Expr: RecordName(w.Name), EvalTime: model.Duration(testEvalTime)}
+		for _, o := range slos {
+			tc.ExpSamples = append(tc.ExpSamples, expSample{
+				Labels: fmt.Sprintf("%s{generator=%q,service=%q,slo=%q}", RecordName(w.Name), Generator, svc.Name, o.Name),
+			})
+		}
+		g.PromQLExpr = append(g.PromQLExpr, tc)
+	}
+	return g
+}
+
+// outageDetect is how long after the start of a total outage the page must
+// be firing: the time the 1h window needs to cross the fastest page
+// threshold, plus the page's `for`, plus a scrape and an evaluation.
+// ok is false when the ticket could fire first (its `for` would have
+// elapsed), which leaves nothing crisp to prove.
+func outageDetect(budget float64) (d time.Duration, ok bool) {
+	fastest := sli.BurnAlerts[0]
+	for _, b := range sli.BurnAlerts {
+		if b.Severity == sli.Page && b.Factor > fastest.Factor {
+			fastest = b
+		}
+	}
+	cross := time.Duration(math.Ceil(fastest.Factor*budget*fastest.Long.Duration.Minutes())) * time.Minute
+	d = max(cross+pageFor+2*time.Minute, outagePage)
+	return d, fastest.Factor*budget < 1 && d < ticketFor
+}
+
+// outage: a clean hour (the fastest page window full), then every request
+// of one SLO fails. Nothing fires before; the page fires within
+// outageDetect — five minutes for objectives of 99.9% and up.
+func outage(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, detect time.Duration, cfg Config) testGroup {
+	g := testGroup{
+		Name:     fmt.Sprintf("%s %s: a total outage pages within %s", svc.Name, s.Name, model.Duration(detect)),
+		Interval: model.Duration(time.Minute),
+	}
+	clean := int(outageAfter / time.Minute)
+	after := int((detect + 5*time.Minute) / time.Minute)
+	for _, o := range slos {
+		errs := fmt.Sprintf("0x%d", clean+after)
+		if o.Name == s.Name {
+			errs = fmt.Sprintf("0x%d %d+%dx%d", clean, testRate, testRate, after-1)
+		}
+		g.InputSeries = append(g.InputSeries,
+			series{seriesName(RequestsMetric, svc.Name, o.Name), counter(testRate, clean+after)},
+			series{seriesName(ErrorsMetric, svc.Name, o.Name), errs},
+		)
+	}
+	g.AlertRuleTest = []alertTestCase{
+		{EvalTime: model.Duration(outageAfter), Alertname: AlertName, ExpAlerts: []expAlert{}},
+		{EvalTime: model.Duration(outageAfter + detect), Alertname: AlertName, ExpAlerts: []expAlert{{
+			ExpLabels:      alertLabels(svc, s, sli.Page),
+			ExpAnnotations: annotations(cat, svc, s, sli.Page, cfg),
+		}}},
+	}
+	return g
+}
