@@ -732,7 +732,8 @@ func (p *parser) port(n *yaml.Node, owner string) int {
 	return int(v)
 }
 
-// isToken reports whether s is an RFC 7230 token, the syntax of cookie names.
+// isToken reports whether s is an HTTP token, the syntax RFC 6265 gives
+// cookie names.
 func isToken(s string) bool {
 	if s == "" {
 		return false
