@@ -62,7 +62,7 @@ func Classify(o *Observation, healthCheck string) Outcome {
 	if o.Intermediate || o.Direction == "outbound" {
 		return Excluded
 	}
-	if healthCheck != "" && pathOnly(o.Path) == healthCheck {
+	if healthCheck != "" && isPath(o.Path, healthCheck) {
 		return Excluded
 	}
 	status := o.Status
@@ -107,9 +107,8 @@ func LatencyOutcome(o *Observation, availability Outcome, threshold time.Duratio
 	return Bad
 }
 
-func pathOnly(p string) string {
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		return p[:i]
-	}
-	return p
+// isPath reports whether path, without its query string, is want. It does
+// not scan the rest of a long path that cannot match.
+func isPath(path, want string) bool {
+	return strings.HasPrefix(path, want) && (len(path) == len(want) || path[len(want)] == '?')
 }

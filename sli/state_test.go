@@ -2,6 +2,7 @@ package sli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"hash/crc32"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,4 +229,50 @@ func FuzzStateUnmarshal(f *testing.F) {
 			t.Fatalf("re-encoded state does not decode: %v", err)
 		}
 	})
+}
+
+func TestRunCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{StateDir: dir, CheckpointInterval: 5 * time.Millisecond})
+	tr.Observe(&Observation{Time: start, Service: "api", Status: 503, GRPCStatus: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if st, err := ReadState(dir); err == nil && len(st.Services) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no periodic checkpoint within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// What arrives after the last periodic checkpoint is saved on exit.
+	tr.Observe(&Observation{Time: start, Service: "late", Status: 200, GRPCStatus: -1})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st, err := ReadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(st.Services, func(s ServiceState) bool { return s.Name == "late" && len(s.Routes) == 1 }) {
+		t.Errorf("final checkpoint lacks the last observation")
+	}
+}
+
+func TestCheckpointErrorIsReported(t *testing.T) {
+	dir := t.TempDir()
+	// A file where the sli directory should be: every checkpoint fails.
+	if err := os.WriteFile(filepath.Join(dir, "sli"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{StateDir: dir})
+	if err := tr.Checkpoint(); err == nil || !strings.Contains(err.Error(), "sli checkpoint") {
+		t.Errorf("got %v, want a checkpoint error", err)
+	}
 }

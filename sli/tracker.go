@@ -216,30 +216,37 @@ func (t *Tracker) service(name string) *service {
 	if s := old[name]; s != nil {
 		return s
 	}
+	add := map[string]*service{}
 	var s *service
-	if cs := t.cfg.Catalog.Lookup(name); cs != nil {
-		// An alias: remember it as another key of the catalog service.
-		s = old[cs.Name]
-	}
-	spill := s == nil && t.unknown >= t.cfg.MaxServices
-	if spill {
-		if s := old[OtherService]; s != nil {
-			return s
-		}
-		name = OtherService
-	}
-	if s == nil {
+	switch cs := t.cfg.Catalog.Lookup(name); {
+	case cs != nil && old[cs.Name] != nil:
+		s = old[cs.Name] // an alias: another key for the catalog service
+		add[name] = s
+	case t.unknown < t.cfg.MaxServices:
+		t.unknown++
 		s = newService(name, "", t.cfg.Catalog.Defaults.SLOs)
-		if !spill {
-			t.unknown++
+		add[name] = s
+	default:
+		if s = old[OtherService]; s == nil {
+			s = newService(OtherService, "", t.cfg.Catalog.Defaults.SLOs)
+			add[OtherService] = s
+		}
+		// Remember spilled names too, so they take the lock-free path
+		// next time, but only up to a bound: names are the senders' choice.
+		if len(old) < 2*t.cfg.MaxServices+len(t.cfg.Catalog.Services) {
+			add[name] = s
 		}
 	}
-	m := make(map[string]*service, len(old)+1)
-	for k, v := range old {
-		m[k] = v
+	if len(add) > 0 {
+		m := make(map[string]*service, len(old)+len(add))
+		for k, v := range old {
+			m[k] = v
+		}
+		for k, v := range add {
+			m[k] = v
+		}
+		t.services.Store(&m)
 	}
-	m[name] = s
-	t.services.Store(&m)
 	return s
 }
 

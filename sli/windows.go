@@ -1,6 +1,3 @@
-// Package sli computes service level indicators, error budgets and burn
-// rates from plain request observations, and owns the burn-rate windows and
-// alert factors the generated rules use.
 package sli
 
 import "time"
