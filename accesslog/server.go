@@ -198,7 +198,9 @@ func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogs
 		select {
 		case r := <-recv:
 			if r.err == io.EOF {
-				return nil
+				// Envoy never half-closes; other clients (grpc-go's
+				// CloseAndRecv) expect the empty response.
+				return stream.SendAndClose(&alsv3.StreamAccessLogsResponse{})
 			}
 			if r.err != nil {
 				return r.err

@@ -69,7 +69,15 @@ type simService struct {
 	healthCheck string
 	upstreams   []string
 	routes      []string
+	// badRatio is the share of requests the service fails; medianLatency
+	// the middle of its log-normal latency. Most services are healthy, a
+	// few burn budget, as in a real mesh.
+	badRatio      float64
+	medianLatency time.Duration
 }
+
+// simHealth are the failure ratios services are given in turn.
+var simHealth = []float64{0.0003, 0.0008, 0.0002, 0.004, 0.0005, 0.0012}
 
 // SimulatorStats summarises a run.
 type SimulatorStats struct {
@@ -109,6 +117,9 @@ func NewSimulator(cfg SimulatorConfig) (*Simulator, error) {
 			if len(svc.Aliases) > 0 {
 				ss.cluster = svc.Aliases[0]
 			}
+			if l := svc.SLOs.Latency; l != nil {
+				ss.medianLatency = l.Threshold / 8
+			}
 			s.services = append(s.services, ss)
 		}
 	}
@@ -117,6 +128,12 @@ func NewSimulator(cfg SimulatorConfig) (*Simulator, error) {
 			{name: "frontend", cluster: "frontend", port: 8080, healthCheck: "/healthz", upstreams: []string{"backend"}, routes: []string{"default", "api"}},
 			{name: "backend", cluster: "backend", port: 9000, routes: []string{"default"}},
 			{name: "cache", cluster: "cache", port: 6379, tcp: true},
+		}
+	}
+	for i := range s.services {
+		s.services[i].badRatio = simHealth[i%len(simHealth)]
+		if s.services[i].medianLatency == 0 {
+			s.services[i].medianLatency = 40 * time.Millisecond
 		}
 	}
 	return s, nil
@@ -179,7 +196,7 @@ func (s *Simulator) stream(ctx context.Context, client alsv3.AccessLogServiceCli
 	gen := &entryGen{svc: svc, rng: rng, ip: ip, services: s.services}
 	// Entries are generated once into a pool and re-sent with fresh
 	// timestamps, so the generator stays cheap next to what it measures.
-	const pool = 512
+	const pool = 2048
 	var httpPool []*datav3.HTTPAccessLogEntry
 	var tcpPool []*datav3.TCPAccessLogEntry
 	for range pool {
@@ -304,8 +321,8 @@ func (g *entryGen) common() *datav3.AccessLogCommon {
 		c.UpstreamCluster = fmt.Sprintf("outbound|%d||%s.mesh.svc.cluster.local", 9000, up)
 		c.UpstreamRemoteAddress = g.address(fmt.Sprintf("10.2.0.%d", g.rng.IntN(250)+1), 9000)
 	}
-	// Latency: log-normal around 40ms with a long tail.
-	ms := math.Exp(g.rng.NormFloat64()*0.9 + math.Log(40))
+	// Latency: log-normal with a long tail.
+	ms := math.Exp(g.rng.NormFloat64()*0.7 + math.Log(float64(g.svc.medianLatency)/float64(time.Millisecond)))
 	c.Duration = durationpb.New(time.Duration(ms * float64(time.Millisecond)))
 	c.TimeToLastUpstreamRxByte = durationpb.New(time.Duration(ms * 0.9 * float64(time.Millisecond)))
 	c.TlsProperties = &datav3.TLSProperties{
@@ -347,24 +364,29 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 		req.RequestBodyBytes = uint64(g.rng.IntN(4096))
 	}
 	status := 200
-	switch r := g.rng.IntN(1000); {
-	case r < 10:
-		status = 503
-		c.ResponseFlags = &datav3.ResponseFlags{UpstreamConnectionFailure: true, UpstreamRetryLimitExceeded: g.rng.IntN(2) == 0}
-		resp.ResponseCodeDetails = "upstream_reset_before_response_started{connection_failure}"
-		c.UpstreamTransportFailureReason = "delayed connect error: 111"
-	case r < 15:
-		status = 500
-	case r < 20:
-		status = 0
-		c.ResponseFlags = &datav3.ResponseFlags{DownstreamConnectionTermination: true}
-	case r < 25:
-		status = 504
-		c.ResponseFlags = &datav3.ResponseFlags{UpstreamRequestTimeout: true}
-	case r < 80:
-		status = 404
-	case r < 100:
-		status = 302
+	if g.rng.Float64() < g.svc.badRatio {
+		switch g.rng.IntN(3) {
+		case 0:
+			status = 503
+			c.ResponseFlags = &datav3.ResponseFlags{UpstreamConnectionFailure: true, UpstreamRetryLimitExceeded: g.rng.IntN(2) == 0}
+			resp.ResponseCodeDetails = "upstream_reset_before_response_started{connection_failure}"
+			c.UpstreamTransportFailureReason = "delayed connect error: 111"
+		case 1:
+			status = 500
+		default:
+			status = 504
+			c.ResponseFlags = &datav3.ResponseFlags{UpstreamRequestTimeout: true}
+		}
+	} else {
+		switch r := g.rng.IntN(1000); {
+		case r < 5:
+			status = 0 // the client went away first: excluded, not bad
+			c.ResponseFlags = &datav3.ResponseFlags{DownstreamConnectionTermination: true}
+		case r < 60:
+			status = 404
+		case r < 80:
+			status = 302
+		}
 	}
 	if g.svc.healthCheck != "" && g.rng.IntN(10) == 0 {
 		path = g.svc.healthCheck
@@ -379,14 +401,13 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 		req.Path = "/shop.Catalog/GetProduct"
 		status = 200
 		gs := 0
-		switch r := g.rng.IntN(100); {
-		case r < 2:
-			gs = 14
-		case r < 3:
-			gs = 4
-		case r < 8:
-			gs = 5
+		switch {
+		case status >= 500:
+			gs = 14 // UNAVAILABLE
+		case status == 404:
+			gs = 5 // NOT_FOUND
 		}
+		status = 200
 		resp.ResponseTrailers = map[string]string{"grpc-status": strconv.Itoa(gs)}
 	}
 	if status != 0 {

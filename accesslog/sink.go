@@ -299,8 +299,19 @@ func (s *Sink) produce(ctx context.Context, msgs []Message) error {
 		return nil
 	}
 	s.m.kafkaErrors.Inc()
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		// kafka-go repeats the same cause once per message: name it once.
+		for _, e := range werrs {
+			if e != nil {
+				err = fmt.Errorf("%d of %d messages failed: %w", werrs.Count(), len(werrs), e)
+				break
+			}
+		}
+	}
+	err = fmt.Errorf("produce to %q: %w", s.cfg.Topic, err)
 	s.unhealthy(err)
-	return fmt.Errorf("produce to %q: %w", s.cfg.Topic, err)
+	return err
 }
 
 var encodingHeaders = map[Encoding][]kafka.Header{
