@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -422,8 +423,8 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 	}
 	if g.rng.IntN(4) == 0 {
 		resp.ResponseHeaders["set-cookie"] = fmt.Sprintf(
-			"sid=%016x; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=3600,csrf_token=%x; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Secure,tracker=1; Domain=ads.example.net; SameSite=None; Max-Age=63072000",
-			g.rng.Uint64(), g.rng.Uint64())
+			"sid=%016x; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=3600,csrf_token=%x; Path=/; Expires=%s; Secure,tracker=1; Domain=ads.example.net; SameSite=None; Max-Age=63072000",
+			g.rng.Uint64(), g.rng.Uint64(), time.Now().Add(7*24*time.Hour).UTC().Format(http.TimeFormat))
 	}
 	req.RequestHeaders["user-agent"] = req.UserAgent
 	return e

@@ -301,18 +301,27 @@ func (s *Sink) produce(ctx context.Context, msgs []Message) error {
 	s.m.kafkaErrors.Inc()
 	var werrs kafka.WriteErrors
 	if errors.As(err, &werrs) {
-		// kafka-go repeats the same cause once per message: name it once.
-		for _, e := range werrs {
-			if e != nil {
-				err = fmt.Errorf("%d of %d messages failed: %w", werrs.Count(), len(werrs), e)
-				break
-			}
-		}
+		err = writeErrors{werrs}
 	}
 	err = fmt.Errorf("produce to %q: %w", s.cfg.Topic, err)
 	s.unhealthy(err)
 	return err
 }
+
+// writeErrors names kafka-go's per-message errors once: it repeats the
+// same cause for every message of a batch.
+type writeErrors struct{ kafka.WriteErrors }
+
+func (w writeErrors) Error() string {
+	for _, e := range w.WriteErrors {
+		if e != nil {
+			return fmt.Sprintf("%d of %d messages failed: %v", w.Count(), len(w.WriteErrors), e)
+		}
+	}
+	return "no messages failed"
+}
+
+func (w writeErrors) Unwrap() error { return w.WriteErrors }
 
 var encodingHeaders = map[Encoding][]kafka.Header{
 	JSON:  {{Key: "content-type", Value: []byte(JSON.ContentType())}},

@@ -8,48 +8,132 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/sli"
 )
 
-// runReport is `alsd report cookies|slo`: fetch the JSON of one or more
-// running alsd instances, merge it, and render it.
+// runReport is `alsd report cookies|slo`: render the SLO or cookie report
+// of one or more running alsd instances (merged), of a state directory, or
+// (cookies --diff) the difference between two saved JSON reports.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || isFlag(args[0]) {
 		return usageError{errors.New("report needs a subject: alsd report cookies|slo [flags]")}
 	}
 	subject := args[0]
+	if subject != "slo" && subject != "cookies" {
+		return usageError{fmt.Errorf("unknown report %q (want cookies or slo)", subject)}
+	}
 	fs := flag.NewFlagSet("alsd report "+subject, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var admins listFlag
-	fs.Var(&admins, "admin", "comma-separated admin URLs of running alsd instances (default http://127.0.0.1:9102)")
-	format := fs.String("format", "md", "md or json")
+	fs.Var(&admins, "admin", "comma-separated admin URLs of running alsd instances, merged (default http://127.0.0.1:9102)")
+	stateDir := fs.String("state-dir", "", "read a stopped alsd's --state-dir instead of asking a running one")
+	catalogPath := fs.String("catalog", "", "with --state-dir: the catalog the state was computed with")
+	format := fs.String("format", "md", "md or json; cookies also csv")
+	diff := fs.Bool("diff", false, "cookies only: list cookies added, removed and changed between two saved JSON reports: --diff OLD.json NEW.json")
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageError{err}
 	}
-	if len(admins) == 0 {
+	if *diff {
+		if subject != "cookies" || fs.NArg() != 2 {
+			return usageError{errors.New("--diff takes two saved cookie reports: alsd report cookies --diff OLD.json NEW.json")}
+		}
+		return diffCookies(fs.Arg(0), fs.Arg(1), *format, stdout)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if *stateDir != "" && len(admins) > 0 {
+		return usageError{errors.New("--state-dir and --admin exclude each other")}
+	}
+	cat := catalog.Empty()
+	if *catalogPath != "" {
+		var err error
+		if cat, err = catalog.Load(*catalogPath); err != nil {
+			return usageError{fmt.Errorf("--catalog: %w", err)}
+		}
+	}
+	if len(admins) == 0 && *stateDir == "" {
 		admins = listFlag{"http://127.0.0.1:9102"}
 	}
+	var err error
 	switch subject {
 	case "slo":
-		var reports []sli.Report
-		for _, a := range admins {
-			var r sli.Report
-			if err := fetchJSON(ctx, a, "/api/slo", &r); err != nil {
-				return err
+		var r sli.Report
+		if *stateDir != "" {
+			var t *sli.Tracker
+			if t, err = sli.New(sli.Config{Catalog: cat, StateDir: *stateDir}); err != nil {
+				return fmt.Errorf("read %s: %w", *stateDir, err)
 			}
-			reports = append(reports, r)
+			r = t.Snapshot()
+		} else {
+			var reports []sli.Report
+			for _, a := range admins {
+				var one sli.Report
+				if err := fetchJSON(ctx, a, "/api/slo", &one); err != nil {
+					return err
+				}
+				reports = append(reports, one)
+			}
+			r = sli.MergeReports(reports...)
 		}
-		if err := sli.WriteReport(stdout, sli.MergeReports(reports...), *format); err != nil {
-			return usageError{err}
+		err = sli.WriteReport(stdout, r, *format)
+	case "cookies":
+		var r cookies.Report
+		if *stateDir != "" {
+			var inv *cookies.Inventory
+			if inv, err = cookies.New(cookies.Config{Catalog: cat, StateDir: *stateDir}); err != nil {
+				return fmt.Errorf("read %s: %w", *stateDir, err)
+			}
+			r = inv.Snapshot()
+		} else {
+			var reports []cookies.Report
+			for _, a := range admins {
+				var one cookies.Report
+				if err := fetchJSON(ctx, a, "/api/cookies", &one); err != nil {
+					return err
+				}
+				reports = append(reports, one)
+			}
+			r = cookies.MergeReports(reports...)
 		}
-		return nil
+		err = cookies.WriteReport(stdout, r, *format)
 	}
-	return usageError{fmt.Errorf("unknown report %q (want cookies or slo)", subject)}
+	if err != nil && strings.Contains(err.Error(), "unknown report format") {
+		return usageError{fmt.Errorf("--format: %w", err)}
+	}
+	return err
+}
+
+func diffCookies(oldPath, newPath, format string, stdout io.Writer) error {
+	read := func(path string) (cookies.Report, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return cookies.Report{}, usageError{err}
+		}
+		defer f.Close()
+		r, err := cookies.ReadReport(f)
+		if err != nil {
+			return r, usageError{fmt.Errorf("%s: %w", path, err)}
+		}
+		return r, nil
+	}
+	old, err := read(oldPath)
+	if err != nil {
+		return err
+	}
+	cur, err := read(newPath)
+	if err != nil {
+		return err
+	}
+	return cookies.WriteDiff(stdout, cookies.Diff(old, cur), format)
 }
 
 func fetchJSON(ctx context.Context, admin, path string, v any) error {

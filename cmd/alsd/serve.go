@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/sli"
 )
@@ -32,6 +33,7 @@ type serveConfig struct {
 	topic           string
 	encoding        string
 	catalogPath     string
+	cookieDB        string
 	stateDir        string
 	spoolMaxBytes   byteSize
 	keepQuery       bool
@@ -54,6 +56,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.topic, "kafka-topic", "mesh.accesslog.v1", "Kafka topic for records")
 	fs.StringVar(&c.encoding, "kafka-encoding", "json", "record encoding: json or proto")
 	fs.StringVar(&c.catalogPath, "catalog", "", "mesh catalog YAML: SLOs, health checks, owners")
+	fs.StringVar(&c.cookieDB, "cookie-db", "", "cookie knowledge base CSV (Open Cookie Database layout) that labels cookies with category and vendor")
 	fs.StringVar(&c.stateDir, "state-dir", "./alsd-data", "spool of undelivered records and SLI/cookie checkpoints")
 	fs.Var(&c.spoolMaxBytes, "spool-max-bytes", "cap of the on-disk spool; beyond it records are dropped (default 1GiB)")
 	fs.BoolVar(&c.keepQuery, "keep-query", false, "keep the query string in path (dropped by default: it carries PII)")
@@ -111,13 +114,14 @@ type pipeline struct {
 	log    *slog.Logger
 	stdout io.Writer
 
-	reg     *prometheus.Registry
-	server  *accesslog.Server
-	sink    *accesslog.Sink
-	tracker *sli.Tracker
-	stages  *stages
-	alsLis  net.Listener
-	admLis  net.Listener
+	reg       *prometheus.Registry
+	server    *accesslog.Server
+	sink      *accesslog.Sink
+	tracker   *sli.Tracker
+	inventory *cookies.Inventory
+	stages    *stages
+	alsLis    net.Listener
+	admLis    net.Listener
 }
 
 func (p *pipeline) run(ctx context.Context) error {
@@ -144,7 +148,17 @@ func (p *pipeline) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sli: %w", err)
 	}
-	p.stages = newStages(p.cat, p.tracker)
+	p.inventory, err = cookies.New(cookies.Config{
+		Catalog:    p.cat,
+		Registerer: p.reg,
+		StateDir:   cfg.stateDir,
+		CookieDB:   cfg.cookieDB,
+		Logger:     p.log,
+	})
+	if err != nil {
+		return usageError{fmt.Errorf("cookies: %w", err)}
+	}
+	p.stages = newStages(p.cat, p.tracker, p.inventory)
 
 	if len(cfg.brokers) > 0 {
 		p.sink, err = accesslog.NewSink(accesslog.SinkConfig{
@@ -224,8 +238,9 @@ func (p *pipeline) run(ctx context.Context) error {
 		sinkDone.Add(1)
 		goRun("kafka sink", func() error { defer sinkDone.Done(); return p.sink.Run(sinkCtx) })
 	}
-	stagesDone.Add(1)
+	stagesDone.Add(2)
 	goRun("sli", func() error { defer stagesDone.Done(); return p.tracker.Run(stageCtx) })
+	goRun("cookies", func() error { defer stagesDone.Done(); return p.inventory.Run(stageCtx) })
 	serverDone := make(chan struct{})
 	goRun("als server", func() error { defer close(serverDone); return p.server.Serve(serverCtx, p.alsLis) })
 
@@ -299,5 +314,6 @@ func (p *pipeline) adminMux() *http.ServeMux {
 		fmt.Fprintln(w, status)
 	})
 	mux.Handle("GET /api/slo", p.tracker.Handler())
+	mux.Handle("GET /api/cookies", p.inventory.Handler())
 	return mux
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -14,15 +15,16 @@ import (
 // path. It is the only place that knows both accesslog.Record and the
 // plain observations sli and cookies take.
 type stages struct {
-	cat     *catalog.Catalog
-	tracker *sli.Tracker
+	cat       *catalog.Catalog
+	tracker   *sli.Tracker
+	inventory *cookies.Inventory
 
 	mu       sync.RWMutex
 	received map[string]*atomic.Int64 // records per service, for the demo summary
 }
 
-func newStages(cat *catalog.Catalog, tracker *sli.Tracker) *stages {
-	return &stages{cat: cat, tracker: tracker, received: map[string]*atomic.Int64{}}
+func newStages(cat *catalog.Catalog, tracker *sli.Tracker, inventory *cookies.Inventory) *stages {
+	return &stages{cat: cat, tracker: tracker, inventory: inventory, received: map[string]*atomic.Int64{}}
 }
 
 func observation(r *accesslog.Record) sli.Observation {
@@ -64,6 +66,11 @@ func (s *stages) observe(records []accesslog.Record) {
 		r := &records[i]
 		o := observation(r)
 		s.tracker.Observe(&o)
+		// Cookies count from final entries only (SPEC §6): an intermediate
+		// entry repeats the headers of the request it belongs to.
+		if !r.Intermediate && (len(r.Cookies) > 0 || len(r.MalformedCookies) > 0) {
+			s.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, r.MalformedCookies)
+		}
 		s.counter(r.Service).Add(1)
 	}
 }
