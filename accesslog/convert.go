@@ -32,7 +32,8 @@ type Identity struct {
 // Converter turns Envoy log entries into Records. It is safe for
 // concurrent use; per-stream state lives in Identity.
 type Converter struct {
-	// Catalog names services; nil means catalog.Empty().
+	// Catalog names services; nil names none (every service is then its
+	// Envoys' node.cluster).
 	Catalog *catalog.Catalog
 	// KeepQuery keeps the query string in Record.Path. Off by default: query
 	// strings carry e-mail addresses, tokens and other PII.
@@ -43,18 +44,11 @@ type Converter struct {
 	Classify func(*Record) string
 }
 
-func (c *Converter) catalog() *catalog.Catalog {
-	if c.Catalog == nil {
-		return catalog.Empty()
-	}
-	return c.Catalog
-}
-
 // Bind resolves the part of a stream's service naming that depends only on
 // its identifier, so it is done once per stream rather than per entry.
 func (c *Converter) Bind(id *Identity) {
 	id.service = ""
-	if s := c.catalog().Lookup(id.Cluster); s != nil {
+	if s := c.Catalog.Lookup(id.Cluster); s != nil {
 		id.service = s.Name
 	}
 }
@@ -159,7 +153,7 @@ func (c *Converter) common(r *Record, id *Identity, p *datav3.AccessLogCommon, n
 // finish derives the fields that depend on the rest: service, direction,
 // peer service and outcome.
 func (c *Converter) finish(r *Record, id *Identity) {
-	cat := c.catalog()
+	cat := c.Catalog
 	switch {
 	case id.service != "":
 		r.Service = id.service

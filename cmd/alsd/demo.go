@@ -66,16 +66,19 @@ func (d *demo) start(ctx context.Context, p *pipeline) error {
   admin                    http://%s  (/metrics /readyz /api/slo /api/cookies)
   Kafka (embedded)         %s  topic %s
   read the records:        kcat -C -b %s -t %s -e
-Simulated Envoys send %.0f entries/s. Ctrl-C stops.
+Simulated Envoys send %.0f entries/s (--demo-rate; 0: none, drive it with alsd simulate). Ctrl-C stops.
 
 `, p.alsLis.Addr(), p.admLis.Addr(), d.addr, p.cfg.topic, d.addr, p.cfg.topic, p.cfg.demoRate)
-	d.wg.Add(3)
-	go func() {
-		defer d.wg.Done()
-		if _, err := sim.Run(ctx); err != nil && ctx.Err() == nil {
-			p.log.Error("demo simulator", "err", err)
-		}
-	}()
+	d.wg.Add(2)
+	if p.cfg.demoRate > 0 {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if _, err := sim.Run(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("demo simulator", "err", err)
+			}
+		}()
+	}
 	go func() {
 		defer d.wg.Done()
 		d.consume(ctx, p.cfg.topic)

@@ -1,0 +1,79 @@
+package accesslog
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// benchMessage is one ALS message of 100 simulated HTTP entries, encoded as
+// Envoy sends it.
+func benchMessage(b *testing.B) []byte {
+	b.Helper()
+	svc := &simService{name: "web", cluster: "web", port: 8080, healthCheck: "/status", upstreams: []string{"api"},
+		routes: []string{"default", "api"}, badRatio: 0.001, medianLatency: 40 * time.Millisecond}
+	g := &entryGen{svc: svc, services: []simService{*svc}, rng: rand.New(rand.NewPCG(1, 2)), ip: "10.0.0.1"}
+	entries := make([]*datav3.HTTPAccessLogEntry, 100)
+	for i := range entries {
+		entries[i] = g.http()
+		entries[i].CommonProperties.StartTime = timestamppb.Now()
+	}
+	msg := &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
+		HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}}}
+	raw, err := proto.Marshal(msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+// BenchmarkPipeline measures, per entry, what alsd does with an ALS message
+// (decode → Record → JSON) against the bare proto.Unmarshal of the same
+// bytes, in the same run: the "x_unmarshal" metric is their ratio (target
+// ≤ 1.7).
+func BenchmarkPipeline(b *testing.B) {
+	raw := benchMessage(b)
+	conv := &Converter{Catalog: testCatalog(b), Classify: func(*Record) string { return "good" }}
+	id := &Identity{NodeID: "sidecar~10.0.0.1~web~ns", Cluster: "web", LogName: "als"}
+	conv.Bind(id)
+	records := make([]Record, 100)
+	var buf []byte
+	const entries = 100
+
+	unmarshal := func() *alsv3.StreamAccessLogsMessage {
+		var msg alsv3.StreamAccessLogsMessage
+		if err := proto.Unmarshal(raw, &msg); err != nil {
+			b.Fatal(err)
+		}
+		return &msg
+	}
+	pipeline := func() {
+		msg := unmarshal()
+		now := time.Now()
+		buf = buf[:0]
+		for i, e := range msg.GetHttpLogs().GetLogEntry() {
+			conv.HTTP(&records[i], id, e, now)
+			buf = AppendJSON(buf, &records[i])
+		}
+	}
+	// The two are interleaved so that load from elsewhere on the machine
+	// affects both alike.
+	b.ReportAllocs()
+	var base, full time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		unmarshal()
+		t1 := time.Now()
+		pipeline()
+		base += t1.Sub(t0)
+		full += time.Since(t1)
+	}
+	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N)/entries, "unmarshal-ns/entry")
+	b.ReportMetric(float64(full.Nanoseconds())/float64(b.N)/entries, "pipeline-ns/entry")
+	b.ReportMetric(float64(full)/float64(base), "x_unmarshal")
+}
