@@ -23,7 +23,7 @@ func Fake(t testing.TB, topics ...string) *Broker {
 type fakeBroker struct {
 	dir    string
 	topics []string
-	port   int           // 0 until the first start picks one
+	port   int            // 0 until the first start picks one
 	c      *kfake.Cluster // nil while stopped
 }
 

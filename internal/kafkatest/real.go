@@ -100,17 +100,27 @@ func (r *realBroker) kill9(t testing.TB) {
 	}
 }
 
-// running reports whether pid is a live process. The broker is not our child,
-// so once killed it stays a zombie until whoever inherited it reaps it; a
-// zombie holds no ports or files and counts as gone.
+// running reports whether some thread of pid has not exited yet. After
+// SIGKILL the main thread of a JVM turns zombie before its other threads are
+// gone, and its sockets close only when the last one is; and the broker is not
+// our child, so its zombie lingers until whoever inherited it reaps it.
 func running(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return false
 	}
-	// The state follows the parenthesised command name, which may hold spaces.
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z'
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		// The state follows the parenthesised command name, which may hold spaces.
+		i := bytes.LastIndexByte(stat, ')')
+		if i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 // logTail logs the end of the broker's log, for a failed test's report.
