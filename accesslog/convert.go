@@ -210,12 +210,15 @@ func stripQuery(p string) string {
 	return p
 }
 
+// parseGRPCStatus reads a grpc-status value; anything that is not a
+// non-negative 32-bit number is absent, as the proto encoding has only 32
+// bits for it.
 func parseGRPCStatus(s string) int {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 	if err != nil || n < 0 {
 		return -1
 	}
-	return n
+	return int(n)
 }
 
 func durationMs(d *durationpb.Duration) float64 {
