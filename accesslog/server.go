@@ -69,6 +69,7 @@ type Server struct {
 	log      *slog.Logger
 	m        *serverMetrics
 	streams  atomic.Int64
+	accepted atomic.Int64
 	shutdown chan struct{}
 	ready    atomic.Bool
 }
@@ -101,6 +102,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, m: newServerMetrics(cfg.Registerer), shutdown: make(chan struct{})}, nil
 }
+
+// Accepted returns the number of entries accepted so far: converted and
+// handed to the sink and the stages.
+func (s *Server) Accepted() int64 { return s.accepted.Load() }
 
 // Ready reports whether the listener is serving.
 func (s *Server) Ready() bool { return s.ready.Load() }
@@ -272,6 +277,7 @@ func (s *Server) handle(st *streamState, msg *alsv3.StreamAccessLogsMessage) err
 		s.cfg.Sink.Submit(msgs)
 	}
 	s.m.count(records)
+	s.accepted.Add(int64(n))
 	return nil
 }
 

@@ -201,9 +201,6 @@ func (p *pipeline) run(ctx context.Context) error {
 		p.alsLis.Close()
 		return usageError{fmt.Errorf("--admin-addr: %w", err)}
 	}
-	p.log.Warn("the ALS listener is plaintext and unauthenticated: anyone who can reach it can send access logs", "addr", p.alsLis.Addr().String())
-	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", "http://"+p.admLis.Addr().String(),
-		"kafka", strings.Join(cfg.brokers, ","), "topic", cfg.topic, "encoding", p.enc.String(), "catalog_services", len(p.cat.Services))
 
 	// Shutdown order matters: the ALS server stops first so that every
 	// record it accepted is already submitted when the sink drains, and
@@ -243,6 +240,12 @@ func (p *pipeline) run(ctx context.Context) error {
 	goRun("cookies", func() error { defer stagesDone.Done(); return p.inventory.Run(stageCtx) })
 	serverDone := make(chan struct{})
 	goRun("als server", func() error { defer close(serverDone); return p.server.Serve(serverCtx, p.alsLis) })
+	for i := 0; !p.server.Ready() && i < 1000; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	p.log.Warn("the ALS listener is plaintext and unauthenticated: anyone who can reach it can send access logs", "addr", p.alsLis.Addr().String())
+	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", "http://"+p.admLis.Addr().String(),
+		"kafka", strings.Join(cfg.brokers, ","), "topic", cfg.topic, "encoding", p.enc.String(), "catalog_services", len(p.cat.Services))
 
 	if demo != nil {
 		if err := demo.start(ctx, p); err != nil {
@@ -274,7 +277,11 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 	}
 	if runErr == nil {
-		p.log.Info("alsd stopped cleanly")
+		attrs := []any{"records_accepted", p.server.Accepted()}
+		if p.sink != nil {
+			attrs = append(attrs, "spool_bytes", p.sink.Spooled())
+		}
+		p.log.Info("alsd stopped cleanly", attrs...)
 	}
 	return runErr
 }
