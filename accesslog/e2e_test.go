@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -472,4 +474,51 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 
 func newTestLogger(w io.Writer, mu *sync.Mutex) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lockedWriter{mu, w}, nil))
+}
+
+// TestKcatInterop reads alsd's records with a second Kafka client, kcat:
+// the messages must be plain JSON any consumer can parse, keyed by service.
+func TestKcatInterop(t *testing.T) {
+	t.Parallel()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kcat is required on CI (.ci/run installs it): ", err)
+		}
+		t.Skip("kcat not installed")
+	}
+	h := startHarness(t, kafkatest.FromEnv(t, testTopic), nil)
+	e := newEnvoy(t, h.addr, "k", "web")
+	if err := e.send(25); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.close(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitProduced(t, 25, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, kcat, "-C", "-b", h.broker.Addr, "-t", testTopic, "-o", "beginning", "-e", "-q",
+		"-f", "%k\t%h\t%s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 25 {
+		t.Fatalf("kcat read %d records, want 25:\n%s", len(lines), out)
+	}
+	for _, line := range lines {
+		key, rest, _ := strings.Cut(line, "\t")
+		headers, value, _ := strings.Cut(rest, "\t")
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(value), &rec); err != nil {
+			t.Fatalf("kcat output is not JSON: %v: %q", err, value)
+		}
+		if key != "web" || rec["service"] != "web" {
+			t.Errorf("key %q, service %v; want web", key, rec["service"])
+		}
+		if !strings.Contains(headers, "content-type=application/json") {
+			t.Errorf("headers %q lack content-type", headers)
+		}
+	}
 }
