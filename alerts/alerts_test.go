@@ -41,6 +41,14 @@ func TestBudgetText(t *testing.T) {
 	}
 }
 
+func TestRatioText(t *testing.T) {
+	for objective, want := range map[string]string{"99.9": "0.999", "99.95": "0.9995", "99": "0.99", "0.5": "0.005"} {
+		if got, err := ratioText(objective); err != nil || got != want {
+			t.Errorf("ratioText(%q) = %q, %v; want %q", objective, got, err, want)
+		}
+	}
+}
+
 func testCatalog() *catalog.Catalog {
 	return &catalog.Catalog{
 		Defaults: catalog.Defaults{Team: "platform"},

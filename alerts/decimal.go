@@ -6,6 +6,16 @@ import (
 	"strings"
 )
 
+// ratioText returns an objective written as a percent ("99.95") as an
+// exact decimal ratio ("0.9995").
+func ratioText(objective string) (string, error) {
+	pct, ok := new(big.Rat).SetString(objective)
+	if !ok {
+		return "", fmt.Errorf("objective %q is not a number", objective)
+	}
+	return decimalString(pct.Quo(pct, big.NewRat(100, 1)))
+}
+
 // budgetText returns the error budget of an objective written as a percent
 // ("99.9") as an exact decimal ratio ("0.001"). Going through big.Rat rather
 // than float64 is what keeps 0.0009999999999998899 out of the rules.

@@ -72,6 +72,7 @@ type Config struct {
 type SLO struct {
 	Name      string // "availability" or "latency"
 	Objective string // percent exactly as written in the catalog: "99.9"
+	Ratio     string // the objective as an exact ratio: "0.999"
 	Budget    string // exact error budget ratio: "0.001"
 }
 
@@ -88,7 +89,11 @@ func SLOs(svc catalog.Service) ([]SLO, error) {
 		if err != nil {
 			return fmt.Errorf("service %q slo %q: %w", svc.Name, name, err)
 		}
-		out = append(out, SLO{Name: name, Objective: text, Budget: b})
+		r, err := ratioText(text)
+		if err != nil {
+			return fmt.Errorf("service %q slo %q: %w", svc.Name, name, err)
+		}
+		out = append(out, SLO{Name: name, Objective: text, Ratio: r, Budget: b})
 		return nil
 	}
 	if a := svc.SLOs.Availability; a != nil {

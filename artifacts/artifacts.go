@@ -1,0 +1,189 @@
+// Package artifacts assembles everything `dashgen generate` writes for a
+// mesh catalog (SPEC §5): Prometheus rules and their promtool tests,
+// Alertmanager routes, Grafana dashboards and provisioning, and each
+// service's Envoy access log config, as a sorted list of files with
+// deterministic contents, and writes them under an output directory.
+//
+// It decides file names and layout only; the contents come from packages
+// alerts, dashboards and envoyconfig. It never imports the ingest runtime
+// (accesslog, Kafka, gRPC).
+package artifacts
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/meshtel/meshtel/alerts"
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/dashboards"
+	"github.com/meshtel/meshtel/envoyconfig"
+)
+
+// Directories and suffixes of the layout in SPEC §5, relative to the
+// output directory.
+const (
+	RulesDir        = "prometheus/rules"
+	TestsDir        = "prometheus/tests"
+	AlertmanagerDir = "alertmanager"
+	DashboardsDir   = "grafana/dashboards"
+	DatasourcesDir  = "grafana/provisioning/datasources"
+	ProvidersDir    = "grafana/provisioning/dashboards"
+	EnvoyDir        = "envoy"
+
+	rulesSuffix = ".rules.yml"
+	testSuffix  = ".test.yml"
+	envoySuffix = ".als.yaml"
+	jsonSuffix  = ".json"
+)
+
+// DefaultGrafanaURL is the base of dashboard links in alert annotations
+// unless Config.GrafanaURL says otherwise (Grafana's default address).
+const DefaultGrafanaURL = "http://localhost:3000"
+
+// Config configures generation. The zero value uses every default.
+type Config struct {
+	// GrafanaURL is the base of the dashboard links put in alerts;
+	// "" means DefaultGrafanaURL.
+	GrafanaURL string
+	// Provisioning says where Grafana finds Prometheus and the dashboards.
+	Provisioning dashboards.ProvisioningConfig
+	// Envoy configures the generated access log configs.
+	Envoy envoyconfig.Config
+}
+
+// File is one generated file.
+type File struct {
+	Path string // slash-separated, relative to the output directory
+	Data []byte
+}
+
+// Build renders every file for cat, sorted by path.
+func Build(cat *catalog.Catalog, cfg Config) ([]File, error) {
+	if cat == nil {
+		return nil, fmt.Errorf("no catalog")
+	}
+	grafana := cfg.GrafanaURL
+	if grafana == "" {
+		grafana = DefaultGrafanaURL
+	}
+	acfg := alerts.Config{DashboardURL: func(service string) string {
+		return dashboards.URL(grafana, dashboards.UID(service))
+	}}
+	var files []File
+	add := func(path string, data []byte, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		files = append(files, File{Path: path, Data: data})
+		return nil
+	}
+	for _, svc := range cat.Services {
+		rules, err := alerts.RulesFile(cat, svc, acfg)
+		if err := add(RulesDir+"/"+svc.Name+rulesSuffix, rules, err); err != nil {
+			return nil, err
+		}
+		tests, err := alerts.TestFile(cat, svc, acfg, alerts.RulesPathFromTests(svc.Name))
+		if err := add(TestsDir+"/"+svc.Name+testSuffix, tests, err); err != nil {
+			return nil, err
+		}
+		dash, err := dashboards.Service(svc)
+		if err := add(DashboardsDir+"/"+svc.Name+jsonSuffix, dash, err); err != nil {
+			return nil, err
+		}
+		envoy, err := envoyconfig.File(svc, cfg.Envoy)
+		if err := add(EnvoyDir+"/"+svc.Name+envoySuffix, envoy, err); err != nil {
+			return nil, err
+		}
+	}
+	routes, err := alerts.Routes(cat)
+	if err := add(AlertmanagerDir+"/routes.yml", routes, err); err != nil {
+		return nil, err
+	}
+	overview, err := dashboards.Overview(cat)
+	if err := add(DashboardsDir+"/mesh-overview.json", overview, err); err != nil {
+		return nil, err
+	}
+	cookies, err := dashboards.Cookies(cat)
+	if err := add(DashboardsDir+"/cookies.json", cookies, err); err != nil {
+		return nil, err
+	}
+	pipeline, err := dashboards.Pipeline()
+	if err := add(DashboardsDir+"/alsd-pipeline.json", pipeline, err); err != nil {
+		return nil, err
+	}
+	ds, err := dashboards.DatasourceProvisioning(cfg.Provisioning)
+	if err := add(DatasourcesDir+"/meshtel.yaml", ds, err); err != nil {
+		return nil, err
+	}
+	prov, err := dashboards.DashboardProvisioning(cfg.Provisioning)
+	if err := add(ProvidersDir+"/meshtel.yaml", prov, err); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return files, nil
+}
+
+// generated says whether a path under dir is one Build could have written:
+// Write removes such files when they are no longer generated (a service
+// left the catalog), and leaves everything else alone.
+func generated(rel string) bool {
+	dir, name := filepath.Split(filepath.ToSlash(rel))
+	dir = strings.TrimSuffix(dir, "/")
+	switch dir {
+	case RulesDir:
+		return strings.HasSuffix(name, rulesSuffix)
+	case TestsDir:
+		return strings.HasSuffix(name, testSuffix)
+	case DashboardsDir:
+		return strings.HasSuffix(name, jsonSuffix)
+	case EnvoyDir:
+		return strings.HasSuffix(name, envoySuffix)
+	}
+	return false
+}
+
+// Write writes files under dir, skipping files whose contents are already
+// current, and removes generated files of services no longer in the set,
+// so the directory always equals a fresh run's output.
+func Write(dir string, files []File) error {
+	keep := map[string]bool{}
+	for _, f := range files {
+		keep[f.Path] = true
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, f.Data) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("write %q: %w", p, err)
+		}
+		tmp := p + ".tmp"
+		if err := os.WriteFile(tmp, f.Data, 0o644); err != nil {
+			return fmt.Errorf("write %q: %w", p, err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return fmt.Errorf("write %q: %w", p, err)
+		}
+	}
+	for _, sub := range []string{RulesDir, TestsDir, DashboardsDir, EnvoyDir} {
+		entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(sub)))
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			return fmt.Errorf("clean %q: %w", sub, err)
+		}
+		for _, e := range entries {
+			rel := sub + "/" + e.Name()
+			if e.Type().IsRegular() && generated(rel) && !keep[rel] {
+				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil {
+					return fmt.Errorf("remove stale %q: %w", rel, err)
+				}
+			}
+		}
+	}
+	return nil
+}

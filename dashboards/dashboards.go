@@ -1,0 +1,380 @@
+// Package dashboards builds the mesh's Grafana dashboards from the catalog
+// with grafana-foundation-sdk: one per service (SLIs against objectives,
+// error budget, burn rates with the alert thresholds drawn, traffic, errors
+// and latency by route), a fleet overview (every budget, worst first), a
+// cookie privacy view and alsd's own pipeline, plus the provisioning files
+// that load them into Grafana with the meshtel Prometheus datasource.
+//
+// It renders JSON and YAML only; it never talks to Grafana. Every panel
+// reads the datasource through the dashboard's "datasource" variable, so
+// one set of files works against any Prometheus.
+package dashboards
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/grafana/grafana-foundation-sdk/go/bargauge"
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/meshtel/meshtel/alerts"
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/sli"
+)
+
+// Identifiers the generated files share with each other and with Grafana.
+const (
+	// DatasourceUID is the uid of the provisioned Prometheus datasource and
+	// the default of every dashboard's datasource variable.
+	DatasourceUID = "meshtel-prometheus"
+	// DatasourceName is the provisioned datasource's display name.
+	DatasourceName = "meshtel Prometheus"
+	// OverviewUID, CookiesUID and PipelineUID are the fixed dashboards'
+	// UIDs; no service UID can equal them (see UID).
+	OverviewUID = "meshtel-overview"
+	CookiesUID  = "meshtel-cookies"
+	PipelineUID = "meshtel-alsd"
+	// MaxUIDLength is Grafana's limit on dashboard UIDs.
+	MaxUIDLength = 40
+	// Tag marks every generated dashboard.
+	Tag = "meshtel"
+)
+
+const (
+	servicePrefix = "meshtel-svc-"
+	uidHashLen    = 8
+	dsVar         = "datasource"
+)
+
+// UID returns the stable dashboard UID of a service: "meshtel-svc-" and the
+// name, or, for names too long to fit in MaxUIDLength, a prefix of the name
+// and 8 hex digits of its SHA-256, so that long names sharing a prefix
+// still get distinct UIDs.
+func UID(service string) string {
+	uid := servicePrefix + service
+	if len(uid) <= MaxUIDLength {
+		return uid
+	}
+	sum := sha256.Sum256([]byte(service))
+	keep := MaxUIDLength - len(servicePrefix) - 1 - uidHashLen
+	return servicePrefix + service[:keep] + "-" + hex.EncodeToString(sum[:])[:uidHashLen]
+}
+
+// URL returns the link to a dashboard under a Grafana base URL.
+func URL(grafanaURL, uid string) string {
+	return strings.TrimSuffix(grafanaURL, "/") + "/d/" + uid
+}
+
+func ds() common.DataSourceRef {
+	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${" + dsVar + "}")}
+}
+
+// base starts a dashboard with the settings every generated one shares.
+func base(uid, title string, tags ...string) *dashboard.DashboardBuilder {
+	return dashboard.NewDashboardBuilder(title).
+		Uid(uid).
+		Tags(append([]string{Tag}, tags...)).
+		Editable().
+		Refresh("1m").
+		Time("now-6h", "now").
+		Timezone(common.TimeZoneUtc).
+		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+		WithVariable(dashboard.NewDatasourceVariableBuilder(dsVar).
+			Label("Datasource").
+			Type("prometheus").
+			Current(dashboard.VariableOption{
+				Text:  dashboard.StringOrArrayOfString{String: cog.ToPtr(DatasourceName)},
+				Value: dashboard.StringOrArrayOfString{String: cog.ToPtr(DatasourceUID)},
+			})).
+		Link(dashboard.NewDashboardLinkBuilder("meshtel").
+			Type(dashboard.DashboardLinkTypeDashboards).
+			Tags([]string{Tag}).
+			AsDropdown(true).
+			IncludeVars(true).
+			KeepTime(true))
+}
+
+func query(expr, legend string) *prometheus.DataqueryBuilder {
+	return prometheus.NewDataqueryBuilder().Datasource(ds()).Expr(expr).LegendFormat(legend)
+}
+
+func instant(expr, legend string) *prometheus.DataqueryBuilder {
+	return query(expr, legend).Instant().Format(prometheus.PromQueryFormatTable)
+}
+
+func targets(qs ...*prometheus.DataqueryBuilder) []cog.Builder[variants.Dataquery] {
+	out := make([]cog.Builder[variants.Dataquery], len(qs))
+	for i, q := range qs {
+		out[i] = q
+	}
+	return out
+}
+
+// steps builds absolute thresholds: the first color from -∞, then each
+// (value, color) pair.
+func steps(first string, rest ...any) *dashboard.ThresholdsConfigBuilder {
+	s := []dashboard.Threshold{{Color: first}}
+	for i := 0; i+1 < len(rest); i += 2 {
+		v := rest[i].(float64)
+		s = append(s, dashboard.Threshold{Value: &v, Color: rest[i+1].(string)})
+	}
+	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(s)
+}
+
+func lastValue() *common.ReduceDataOptionsBuilder {
+	return common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"})
+}
+
+func render(b *dashboard.DashboardBuilder) ([]byte, error) {
+	d, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	// Grafana wants unique panel ids; numbering in layout order keeps
+	// them stable from run to run.
+	id := uint32(0)
+	for _, p := range d.Panels {
+		id++
+		switch {
+		case p.Panel != nil:
+			p.Panel.Id = cog.ToPtr(id)
+		case p.RowPanel != nil:
+			p.RowPanel.Id = id
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ratio parses an exact decimal printed by package alerts; its nearest
+// float64 prints back as the same digits in JSON.
+func ratio(s string) float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}
+
+func recorded(window, service, slo string) string {
+	return fmt.Sprintf(`%s{service=%q,slo=%q,generator=%q}`, alerts.RecordName(window), service, slo, alerts.Generator)
+}
+
+// Service renders the dashboard of one service.
+func Service(svc catalog.Service) ([]byte, error) {
+	slos, err := alerts.SLOs(svc)
+	if err != nil {
+		return nil, err
+	}
+	b := base(UID(svc.Name), "Service "+svc.Name, "service", string(svc.Kind)).
+		Description(fmt.Sprintf("SLOs, error budgets and traffic of %s (%s, team %s). Generated by dashgen from the mesh catalog; edits are overwritten.", svc.Name, svc.Kind, svc.Team))
+	for _, s := range slos {
+		title := fmt.Sprintf("%s SLO: %s%% over 30d", strings.ToUpper(s.Name[:1])+s.Name[1:], s.Objective)
+		if s.Name == "latency" && svc.SLOs.Latency != nil {
+			title += " under " + svc.SLOs.Latency.ThresholdText
+		}
+		b = b.WithRow(dashboard.NewRowBuilder(title))
+		obj := ratio(s.Ratio)
+		b = b.WithPanel(stat.NewPanelBuilder().
+			Title("SLI (30d)").
+			Description(fmt.Sprintf("Share of good %s requests over the budget window; objective %s%%. No traffic counts as 1.", s.Name, s.Objective)).
+			Span(6).Height(6).
+			Unit("percentunit").Decimals(3).
+			Thresholds(steps("red", obj, "green")).
+			ColorMode(common.BigValueColorModeBackground).
+			ReduceOptions(lastValue()).
+			Targets(targets(query("1 - "+recorded("30d", svc.Name, s.Name), "SLI"))))
+		b = b.WithPanel(stat.NewPanelBuilder().
+			Title("Error budget remaining (30d)").
+			Description("Computed by alsd; below 0 the objective is missed.").
+			Span(6).Height(6).
+			Unit("percentunit").Decimals(1).
+			Thresholds(steps("red", 0.0, "orange", 0.25, "green")).
+			ColorMode(common.BigValueColorModeBackground).
+			GraphMode(common.BigValueGraphModeArea).
+			ReduceOptions(lastValue()).
+			Targets(targets(query(fmt.Sprintf(`mesh_slo_error_budget_remaining_ratio{service=%q,slo=%q}`, svc.Name, s.Name), "budget"))))
+		var burn []*prometheus.DataqueryBuilder
+		for _, w := range sli.Windows {
+			burn = append(burn, query(fmt.Sprintf("%s / %s", recorded(w.Name, svc.Name, s.Name), s.Budget), w.Name))
+		}
+		th := []any{}
+		for _, f := range burnFactors() {
+			th = append(th, f, "red")
+		}
+		b = b.WithPanel(timeseries.NewPanelBuilder().
+			Title("Burn rate by window").
+			Description("Error ratio divided by the error budget (1 = spending exactly the budget in 30d). Dashed lines: the MeshErrorBudgetBurn factors.").
+			Span(12).Height(6).
+			Unit("x").Min(0).
+			Thresholds(steps("transparent", th...)).
+			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
+			Targets(targets(burn...)))
+	}
+	b = b.WithRow(dashboard.NewRowBuilder("Traffic by route"))
+	sel := fmt.Sprintf(`service=%q,slo="availability"`, svc.Name)
+	b = b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Requests/s").
+		Description("Non-excluded requests (health checks, outbound and intermediate records are not counted).").
+		Span(8).Height(8).Unit("reqps").Min(0).
+		Targets(targets(query(fmt.Sprintf(`sum by (route) (rate(mesh_sli_requests_total{%s}[$__rate_interval]))`, sel), "{{route}}"))))
+	b = b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Error ratio").
+		Description("Bad requests (availability SLI) over all counted requests; routes without traffic show no line rather than NaN.").
+		Span(8).Height(8).Unit("percentunit").Min(0).
+		Targets(targets(query(fmt.Sprintf(
+			`sum by (route) (rate(mesh_sli_errors_total{%s}[$__rate_interval])) / (sum by (route) (rate(mesh_sli_requests_total{%s}[$__rate_interval])) > 0)`,
+			sel, sel), "{{route}}"))))
+	if svc.Kind != catalog.TCPService {
+		var qs []*prometheus.DataqueryBuilder
+		for _, q := range []string{"0.5", "0.9", "0.99"} {
+			qs = append(qs, query(fmt.Sprintf(
+				`histogram_quantile(%s, sum by (le, route) (rate(mesh_request_duration_seconds_bucket{service=%q}[$__rate_interval])))`,
+				q, svc.Name), "p"+strings.TrimPrefix(q, "0.")+" {{route}}"))
+		}
+		p := timeseries.NewPanelBuilder().
+			Title("Latency quantiles").
+			Span(8).Height(8).Unit("s").Min(0).
+			Targets(targets(qs...))
+		if l := svc.SLOs.Latency; l != nil {
+			p = p.Description("Dashed line: the latency SLO threshold (" + l.ThresholdText + ").").
+				Thresholds(steps("transparent", l.Threshold.Seconds(), "red")).
+				ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))
+		}
+		b = b.WithPanel(p)
+	}
+	return render(b)
+}
+
+// burnFactors are the distinct alert factors, ascending.
+func burnFactors() []float64 {
+	var out []float64
+	for i := len(sli.BurnAlerts) - 1; i >= 0; i-- {
+		f := sli.BurnAlerts[i].Factor
+		if len(out) == 0 || out[len(out)-1] < f {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Overview renders the fleet overview: every SLO's remaining budget on one
+// page, worst first, and every service's burn and traffic.
+func Overview(cat *catalog.Catalog) ([]byte, error) {
+	b := base(OverviewUID, "Mesh overview", "overview").
+		Description("Every service's error budget, worst first. Generated by dashgen from the mesh catalog.")
+	for _, svc := range cat.Services {
+		b = b.Link(dashboard.NewDashboardLinkBuilder(svc.Name).
+			Type(dashboard.DashboardLinkTypeLink).
+			Url("/d/" + UID(svc.Name)).
+			IncludeVars(true).KeepTime(true))
+	}
+	b = b.WithPanel(bargauge.NewPanelBuilder().
+		Title("Error budget remaining (30d), worst first").
+		Span(24).Height(uint32(min(4+len(cat.Services)*2, 30))).
+		Unit("percentunit").Min(-1).Max(1).
+		Thresholds(steps("red", 0.0, "orange", 0.25, "green")).
+		DisplayMode(common.BarGaugeDisplayModeGradient).
+		Orientation(common.VizOrientationHorizontal).
+		ReduceOptions(lastValue()).
+		Targets(targets(query(`sort(mesh_slo_error_budget_remaining_ratio)`, "{{service}} {{slo}}").Instant())))
+	b = b.WithPanel(table.NewPanelBuilder().
+		Title("Burn rate (1h), highest first").
+		Span(12).Height(10).
+		Unit("x").
+		Targets(targets(instant(fmt.Sprintf(`sort_desc(%s{generator=%q})`, alerts.RecordName("1h"), alerts.Generator), ""))))
+	b = b.WithPanel(table.NewPanelBuilder().
+		Title("Firing MeshErrorBudgetBurn alerts").
+		Span(12).Height(10).
+		Targets(targets(instant(fmt.Sprintf(`ALERTS{alertname=%q,alertstate="firing"}`, alerts.AlertName), ""))))
+	b = b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Requests/s by service").
+		Span(24).Height(8).Unit("reqps").Min(0).
+		Targets(targets(query(`sum by (service) (rate(mesh_sli_requests_total{slo="availability"}[$__rate_interval]))`, "{{service}}"))))
+	return render(b)
+}
+
+// Cookies renders the privacy view: cookie findings by service.
+func Cookies(cat *catalog.Catalog) ([]byte, error) {
+	b := base(CookiesUID, "Mesh cookies", "privacy").
+		Description("Distinct cookies per policy finding and service, from alsd's cookie inventory (values are never collected). Generated by dashgen.")
+	b = b.WithPanel(stat.NewPanelBuilder().
+		Title("Cookies with findings").
+		Span(8).Height(6).
+		Thresholds(steps("green", 1.0, "orange")).
+		ColorMode(common.BigValueColorModeBackground).
+		ReduceOptions(lastValue()).
+		Targets(targets(query(`sum(mesh_cookies{finding!="none"}) or vector(0)`, "findings"))))
+	b = b.WithPanel(stat.NewPanelBuilder().
+		Title("Clean cookies").
+		Span(8).Height(6).
+		ReduceOptions(lastValue()).
+		Targets(targets(query(`sum(mesh_cookies{finding="none"}) or vector(0)`, "clean"))))
+	b = b.WithPanel(stat.NewPanelBuilder().
+		Title("Services in the catalog").
+		Span(8).Height(6).
+		ReduceOptions(lastValue()).
+		Targets(targets(query(fmt.Sprintf("vector(%d)", len(cat.Services)), "services"))))
+	b = b.WithPanel(table.NewPanelBuilder().
+		Title("Findings by service").
+		Description("A cookie with several findings is counted under each.").
+		Span(24).Height(10).
+		Targets(targets(instant(`sort_desc(sum by (service, finding) (mesh_cookies{finding!="none"}))`, ""))))
+	b = b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Cookies by finding").
+		Span(24).Height(8).Min(0).
+		Targets(targets(query(`sum by (finding) (mesh_cookies)`, "{{finding}}"))))
+	return render(b)
+}
+
+// Pipeline renders alsd's own health: records, Kafka, spool, drops, limits.
+func Pipeline() ([]byte, error) {
+	b := base(PipelineUID, "alsd pipeline", "alsd").
+		Description("alsd's ingest pipeline: ALS records in, Kafka out, the spool in between. Generated by dashgen.")
+	type q struct{ expr, legend string }
+	panels := []struct {
+		title, unit string
+		queries     []q
+	}{
+		{"Records/s by kind and outcome", "ops", []q{
+			{`sum by (kind, outcome) (rate(alsd_records_total[$__rate_interval]))`, "{{kind}} {{outcome}}"}}},
+		{"Kafka produced and errors /s", "ops", []q{
+			{`sum(rate(alsd_kafka_produced_total[$__rate_interval]))`, "produced"},
+			{`sum(rate(alsd_kafka_errors_total[$__rate_interval]))`, "errors"}}},
+		{"Spool bytes (undelivered records)", "bytes", []q{
+			{`sum by (instance) (alsd_spool_bytes)`, "{{instance}}"}}},
+		{"Dropped records and corrupt spool tails /s", "ops", []q{
+			{`sum by (reason) (rate(alsd_records_dropped_total[$__rate_interval]))`, "dropped {{reason}}"},
+			{`sum(rate(alsd_spool_corrupt_total[$__rate_interval]))`, "corrupt spool tails"}}},
+		{"Active ALS streams", "short", []q{
+			{`sum by (instance) (alsd_streams_active)`, "{{instance}}"}}},
+		{"Limit hits and refused peers /s", "ops", []q{
+			{`sum by (limit) (rate(alsd_limit_hits_total[$__rate_interval]))`, "limit {{limit}}"},
+			{`sum by (reason) (rate(alsd_als_peers_refused_total[$__rate_interval]))`, "refused {{reason}}"}}},
+	}
+	for _, p := range panels {
+		var qs []*prometheus.DataqueryBuilder
+		for _, x := range p.queries {
+			qs = append(qs, query(x.expr, x.legend))
+		}
+		b = b.WithPanel(timeseries.NewPanelBuilder().
+			Title(p.title).Span(12).Height(8).Unit(p.unit).Min(0).
+			Targets(targets(qs...)))
+	}
+	return render(b)
+}
