@@ -3,7 +3,7 @@ package cookies
 import (
 	"fmt"
 	"hash/maphash"
-	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -111,21 +111,12 @@ func hashValue(v string) uint64 { return maphash.String(valueSeed, v) }
 // ParseRequest appends the cookies of a request Cookie header
 // ("a=1; b=2") to dst, and the reason for every piece it could not take to
 // bad. A malformed piece never hides the others.
+//
+// It accepts and rejects exactly what net/http's ParseCookie does for each
+// piece (the differential fuzz tests hold it to that), without allocating:
+// net/http builds a *Cookie per cookie, which costs more than the whole
+// per-record budget on this hot path.
 func ParseRequest(header string, dst []Observation, bad []Malformed) ([]Observation, []Malformed) {
-	header = trimSpace(header)
-	if header == "" {
-		return dst, bad
-	}
-	// Well-formed headers take one call; only a header net/http rejects as a
-	// whole is parsed again piece by piece to find and count the bad pieces.
-	if strings.Count(header, ";") < MaxCookiesPerHeader {
-		if cs, err := http.ParseCookie(header); err == nil {
-			for _, c := range cs {
-				dst = append(dst, requestObservation(c))
-			}
-			return dst, bad
-		}
-	}
 	n := 0
 	for rest := header; rest != ""; {
 		var piece string
@@ -139,23 +130,61 @@ func ParseRequest(header string, dst []Observation, bad []Malformed) ([]Observat
 			break
 		}
 		n++
-		cs, err := http.ParseCookie(piece)
-		if err != nil || len(cs) != 1 {
-			bad = append(bad, pairReason(piece, false))
+		name, value, reason, ok := scanPair(piece, false)
+		if !ok {
+			bad = append(bad, reason)
 			continue
 		}
-		dst = append(dst, requestObservation(cs[0]))
+		dst = append(dst, Observation{Name: name, Source: Request, ValueClass: Classify(value), ValueHash: hashValue(value)})
 	}
 	return dst, bad
 }
 
-func requestObservation(c *http.Cookie) Observation {
-	return Observation{
-		Name:       c.Name,
-		Source:     Request,
-		ValueClass: Classify(c.Value),
-		ValueHash:  hashValue(c.Value),
+// scanPair splits and checks a name=value pair as net/http does: the name
+// must be a token (Set-Cookie trims it first), the value may be
+// double-quoted and must consist of RFC 6265 cookie-octets plus space and
+// comma.
+func scanPair(pair string, trimName bool) (name, value string, reason Malformed, ok bool) {
+	name, raw, found := strings.Cut(pair, "=")
+	if trimName {
+		name = trimSpace(name)
 	}
+	switch {
+	case !found:
+		return "", "", NoEquals, false
+	case name == "":
+		return "", "", NoName, false
+	case !isToken(name):
+		return "", "", BadName, false
+	}
+	value, ok = cookieValue(raw, true)
+	if !ok {
+		return "", "", BadValue, false
+	}
+	return name, value, 0, true
+}
+
+// cookieValue is net/http's parseCookieValue: it strips one pair of
+// surrounding quotes (from cookie values only) and checks every byte.
+func cookieValue(raw string, allowQuote bool) (string, bool) {
+	if allowQuote && len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	for i := 0; i < len(raw); i++ {
+		if b := raw[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return "", false
+		}
+	}
+	return raw, true
+}
+
+func isPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseResponse appends the cookies of a logged set-cookie header to dst.
@@ -165,6 +194,10 @@ func requestObservation(c *http.Cookie) Observation {
 // SplitSetCookie). now is the entry's time, to turn Expires into MaxAgeS;
 // the zero time means time.Now(). A malformed cookie is counted in bad and
 // never hides the others.
+//
+// Each cookie is read as net/http's ParseSetCookie reads it (held to that by
+// differential fuzz tests), without its allocations; in addition, Expires
+// dates in the older formats browsers still accept are understood.
 func ParseResponse(header string, now time.Time, dst []Observation, bad []Malformed) ([]Observation, []Malformed) {
 	n := 0
 	for rest := header; rest != ""; {
@@ -179,73 +212,162 @@ func ParseResponse(header string, now time.Time, dst []Observation, bad []Malfor
 			break
 		}
 		n++
-		c, err := http.ParseSetCookie(line)
-		if err != nil {
-			pair, _, _ := strings.Cut(line, ";")
-			bad = append(bad, pairReason(trimSpace(pair), true))
-			continue
-		}
 		if now.IsZero() {
 			now = time.Now()
 		}
-		o, ok := responseObservation(c, now)
+		o, reason, refused, badAttr := scanSetCookie(line, now)
+		if refused {
+			bad = append(bad, reason)
+			continue
+		}
 		dst = append(dst, o)
-		if !ok {
+		if badAttr {
 			bad = append(bad, BadAttribute)
 		}
 	}
 	return dst, bad
 }
 
-// responseObservation reports false when an attribute browsers know was
-// present with a value they would ignore.
-func responseObservation(c *http.Cookie, now time.Time) (Observation, bool) {
-	o := Observation{
-		Name:        c.Name,
-		Source:      Response,
-		Domain:      normalizeDomain(c.Domain),
-		Path:        c.Path,
-		Secure:      c.Secure,
-		HTTPOnly:    c.HttpOnly,
-		Partitioned: c.Partitioned,
-		ValueClass:  Classify(c.Value),
-		ValueHash:   hashValue(c.Value),
+// SameSite as net/http records it: absent, present but unrecognized, or one
+// of the three modes.
+const (
+	sameSiteAbsent uint8 = iota
+	sameSiteInvalid
+	sameSiteStrict
+	sameSiteLax
+	sameSiteNone
+)
+
+// scanSetCookie reads one Set-Cookie line. refused is true when net/http
+// would refuse it (reason says why); badAttr when an attribute browsers
+// know has a value they would ignore.
+func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed, refused, badAttr bool) {
+	pair, attrList, _ := strings.Cut(line, ";")
+	name, value, reason, ok := scanPair(trimSpace(pair), true)
+	if !ok {
+		return Observation{}, reason, true, false
 	}
-	ok := true
-	switch c.SameSite {
-	case http.SameSiteStrictMode:
+	o = Observation{Name: name, Source: Response, ValueClass: Classify(value), ValueHash: hashValue(value)}
+	var (
+		maxAge          int
+		expires         time.Time
+		rawExpires      string
+		domain          string
+		sameSite        uint8
+		expiresUnparsed bool
+	)
+	for rest := attrList; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ";")
+		part = trimSpace(part)
+		if part == "" {
+			continue
+		}
+		attr, raw, _ := strings.Cut(part, "=")
+		if !isPrintable(attr) {
+			continue // net/http skips these silently
+		}
+		val, ok := cookieValue(raw, false)
+		unparsed := !ok
+		switch {
+		case !ok:
+		case strings.EqualFold(attr, "samesite"):
+			switch {
+			case !isPrintable(val):
+				sameSite = sameSiteInvalid
+			case strings.EqualFold(val, "lax"):
+				sameSite = sameSiteLax
+			case strings.EqualFold(val, "strict"):
+				sameSite = sameSiteStrict
+			case strings.EqualFold(val, "none"):
+				sameSite = sameSiteNone
+			default:
+				sameSite = sameSiteInvalid
+			}
+		case strings.EqualFold(attr, "secure"):
+			o.Secure = true
+		case strings.EqualFold(attr, "httponly"):
+			o.HTTPOnly = true
+		case strings.EqualFold(attr, "partitioned"):
+			o.Partitioned = true
+		case strings.EqualFold(attr, "domain"):
+			domain = val
+		case strings.EqualFold(attr, "path"):
+			o.Path = val
+		case strings.EqualFold(attr, "max-age"):
+			secs, err := strconv.Atoi(val)
+			if err != nil || secs != 0 && val[0] == '0' {
+				unparsed = true
+				break
+			}
+			if secs <= 0 {
+				secs = -1 // a deletion, as net/http records it
+			}
+			maxAge = secs
+		case strings.EqualFold(attr, "expires"):
+			rawExpires = val
+			var ok bool
+			if expires, ok = parseExpires(val); !ok {
+				unparsed = true
+			}
+		default:
+			unparsed = true
+		}
+		if unparsed {
+			switch a := trimSpace(attr); {
+			case strings.EqualFold(a, "expires"):
+				expiresUnparsed = true
+			case knownAttribute(a):
+				badAttr = true
+			}
+		}
+	}
+	o.Domain = normalizeDomain(domain)
+	switch sameSite {
+	case sameSiteStrict:
 		o.SameSite = "Strict"
-	case http.SameSiteLaxMode:
+	case sameSiteLax:
 		o.SameSite = "Lax"
-	case http.SameSiteNoneMode:
+	case sameSiteNone:
 		o.SameSite = "None"
-	case http.SameSiteDefaultMode:
-		ok = false
+	case sameSiteInvalid:
+		badAttr = true
 	}
-	expires := c.Expires
-	expiresFixed := false
-	if expires.IsZero() && c.RawExpires != "" {
-		expires, expiresFixed = parseLegacyDate(c.RawExpires)
+	if expires.IsZero() && rawExpires != "" {
+		var fixed bool
+		if expires, fixed = parseLegacyDate(rawExpires); fixed {
+			expiresUnparsed = false
+		}
 	}
+	badAttr = badAttr || expiresUnparsed
 	switch {
-	case c.MaxAge > 0:
-		o.MaxAgeS, o.HasMaxAge = int64(c.MaxAge), true
-	case c.MaxAge < 0:
+	case maxAge > 0:
+		o.MaxAgeS, o.HasMaxAge = int64(maxAge), true
+	case maxAge < 0:
 		o.MaxAgeS, o.HasMaxAge = 0, true
 	case !expires.IsZero():
 		o.MaxAgeS, o.HasMaxAge = max(expires.Unix()-now.Unix(), 0), true
 	}
-	for _, u := range c.Unparsed {
-		attr, _, _ := strings.Cut(u, "=")
-		attr = trimSpace(attr)
-		if expiresFixed && strings.EqualFold(attr, "expires") {
-			continue
-		}
-		if knownAttribute(attr) {
-			ok = false
+	return o, 0, false, badAttr
+}
+
+// parseExpires reads an Expires date as net/http does (RFC 1123, then
+// "Mon, 02-Jan-2006 15:04:05 MST"). The usual " GMT" zone is cut off and
+// parsed as UTC first: parsing a zone name allocates a *time.Location.
+func parseExpires(v string) (time.Time, bool) {
+	if d, ok := strings.CutSuffix(v, " GMT"); ok {
+		for _, layout := range [...]string{"Mon, 02 Jan 2006 15:04:05", "Mon, 02-Jan-2006 15:04:05"} {
+			if t, err := time.Parse(layout, d); err == nil {
+				return t, true
+			}
 		}
 	}
-	return o, ok
+	for _, layout := range [...]string{time.RFC1123, "Mon, 02-Jan-2006 15:04:05 MST"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // knownAttribute reports whether browsers interpret attr; unknown ones
@@ -284,24 +406,6 @@ func normalizeDomain(d string) string {
 	return strings.ToLower(d)
 }
 
-// pairReason explains why net/http refused a name=value pair. setCookie
-// tells whether the name is trimmed first, as ParseSetCookie does.
-func pairReason(pair string, setCookie bool) Malformed {
-	name, _, found := strings.Cut(pair, "=")
-	if setCookie {
-		name = trimSpace(name)
-	}
-	switch {
-	case !found:
-		return NoEquals
-	case name == "":
-		return NoName
-	case !isToken(name):
-		return BadName
-	}
-	return BadValue
-}
-
 // isTokenByte reports whether c is an RFC 9110 tchar.
 func isTokenByte(c byte) bool {
 	if isAlpha(c) || isDigit(c) {
@@ -324,8 +428,16 @@ func isToken(s string) bool {
 
 // trimSpace trims the ASCII whitespace net/http trims (textproto.TrimString).
 func trimSpace(s string) string {
-	return strings.Trim(s, " \t\r\n")
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // SplitSetCookie splits a Set-Cookie header that Envoy folded with "," into
 // the original header lines, without trimming them. It splits only at a

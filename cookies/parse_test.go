@@ -30,6 +30,18 @@ func strip(os []Observation) []obs {
 	return out
 }
 
+// Every table runs against the production parsers and the net/http
+// reference parsers of ref_test.go.
+var requestParsers = []struct {
+	name  string
+	parse func(string, []Observation, []Malformed) ([]Observation, []Malformed)
+}{{"fast", ParseRequest}, {"net_http", refParseRequest}}
+
+var responseParsers = []struct {
+	name  string
+	parse func(string, time.Time, []Observation, []Malformed) ([]Observation, []Malformed)
+}{{"fast", ParseResponse}, {"net_http", refParseResponse}}
+
 func req(name string, c ValueClass) obs { return obs{Name: name, Source: Request, Class: c} }
 
 func TestParseRequest(t *testing.T) {
@@ -63,16 +75,18 @@ func TestParseRequest(t *testing.T) {
 		{"value classes", "u=550e8400-e29b-41d4-a716-446655440000; m=jane.doe%40example.com; ip=10.1.2.3; t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
 			[]obs{req("u", UUID), req("m", Email), req("ip", IP), req("t", JWT)}, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, bad := ParseRequest(tt.header, nil, nil)
-			if g := strip(got); !reflect.DeepEqual(g, tt.want) {
-				t.Errorf("observations\n got %+v\nwant %+v", g, tt.want)
-			}
-			if !reflect.DeepEqual(bad, tt.bad) {
-				t.Errorf("malformed = %v, want %v", bad, tt.bad)
-			}
-		})
+	for _, impl := range requestParsers {
+		for _, tt := range tests {
+			t.Run(impl.name+"/"+tt.name, func(t *testing.T) {
+				got, bad := impl.parse(tt.header, nil, nil)
+				if g := strip(got); !reflect.DeepEqual(g, tt.want) {
+					t.Errorf("observations\n got %+v\nwant %+v", g, tt.want)
+				}
+				if !reflect.DeepEqual(bad, tt.bad) {
+					t.Errorf("malformed = %v, want %v", bad, tt.bad)
+				}
+			})
+		}
 	}
 }
 
@@ -207,16 +221,18 @@ func TestParseResponse(t *testing.T) {
 		{"no equals sign", "flag; Path=/", nil, []Malformed{NoEquals}},
 		{"email in value", "u=jane%40example.com; Path=/", []obs{resp("u", func(o *obs) { o.Class, o.Path = Email, "/" })}, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, bad := ParseResponse(tt.header, entryTime, nil, nil)
-			if g := strip(got); !reflect.DeepEqual(g, tt.want) {
-				t.Errorf("observations\n got %+v\nwant %+v", g, tt.want)
-			}
-			if !reflect.DeepEqual(bad, tt.bad) {
-				t.Errorf("malformed = %v, want %v", bad, tt.bad)
-			}
-		})
+	for _, impl := range responseParsers {
+		for _, tt := range tests {
+			t.Run(impl.name+"/"+tt.name, func(t *testing.T) {
+				got, bad := impl.parse(tt.header, entryTime, nil, nil)
+				if g := strip(got); !reflect.DeepEqual(g, tt.want) {
+					t.Errorf("observations\n got %+v\nwant %+v", g, tt.want)
+				}
+				if !reflect.DeepEqual(bad, tt.bad) {
+					t.Errorf("malformed = %v, want %v", bad, tt.bad)
+				}
+			})
+		}
 	}
 }
 
