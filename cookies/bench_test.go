@@ -1,7 +1,9 @@
 package cookies
 
 import (
+	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 )
 
@@ -78,4 +80,93 @@ func BenchmarkParseRequestMalformed(b *testing.B) {
 	for b.Loop() {
 		dst, bad = ParseRequest(header, dst[:0], bad[:0])
 	}
+}
+
+func benchObservations(b *testing.B) ([]Observation, []Malformed) {
+	obs, bad := ParseRequest(benchRequest, nil, nil)
+	obs, bad = ParseResponse(benchResponse, entryTime, obs, bad)
+	if len(obs) != 13 {
+		b.Fatalf("parsed %d cookies", len(obs))
+	}
+	return obs, bad
+}
+
+// BenchmarkObserve is the inventory's per-record cost for the record of
+// BenchmarkParseRecord, steady state (all cookies known).
+func BenchmarkObserve(b *testing.B) {
+	obs, bad := benchObservations(b)
+	inv, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			inv.Observe("my_website", "www.example.com", entryTime, obs, bad)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				inv.Observe("my_website", "www.example.com", entryTime, obs, bad)
+			}
+		})
+	})
+}
+
+// BenchmarkParseAndObserve is the whole cookie cost of one access-log
+// record: both parsers and the inventory (issue 5 target: < 2 µs).
+func BenchmarkParseAndObserve(b *testing.B) {
+	inv, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var dst []Observation
+	var bad []Malformed
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, bad = ParseRequest(benchRequest, dst[:0], bad[:0])
+		dst, bad = ParseResponse(benchResponse, entryTime, dst, bad)
+		inv.Observe("my_website", "www.example.com", entryTime, dst, bad)
+	}
+}
+
+// BenchmarkInventoryMemory reports the heap held per distinct (service,
+// cookie) key for 100k keys, each set once and sent back once (issue 5
+// target: < 1 KiB per key).
+func BenchmarkInventoryMemory(b *testing.B) {
+	const services, names = 100, 1000
+	svcNames := make([]string, services)
+	for i := range svcNames {
+		svcNames[i] = fmt.Sprintf("service-%03d", i)
+	}
+	req := make([][]Observation, names)
+	resp := make([][]Observation, names)
+	for n := range names {
+		name := fmt.Sprintf("cookie_%04d", n)
+		req[n], _ = ParseRequest(name+"=a1b2c3d4e5f6a7b8", nil, nil)
+		resp[n], _ = ParseResponse(name+"=a1b2c3d4e5f6a7b8; Path=/; Secure; HttpOnly; Max-Age=3600", entryTime, nil, nil)
+	}
+	var perKey float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		inv, err := New(Config{MaxNamesPerService: names, MaxServices: services})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, svc := range svcNames {
+			for n := range names {
+				inv.Observe(svc, "www.example.com", entryTime, resp[n], nil)
+				inv.Observe(svc, "www.example.com", entryTime, req[n], nil)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perKey = float64(after.HeapAlloc-before.HeapAlloc) / (services * names)
+		runtime.KeepAlive(inv)
+	}
+	b.ReportMetric(perKey, "B/key")
 }
