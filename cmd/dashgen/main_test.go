@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+var posLine = regexp.MustCompile(`^[^:]+:\d+:\d+: .+$`)
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		code      int
+		wantLines []string // exact stdout lines
+		stderr    string   // substring
+	}{
+		{name: "clean is silent", args: []string{"check", "testdata/good.yaml"}, code: 0},
+		{
+			name: "every mistake with its position",
+			args: []string{"check", "testdata/bad.yaml"},
+			code: 1,
+			wantLines: []string{
+				`testdata/bad.yaml:7:5: unknown key "prot" in service "web"; did you mean "port"?`,
+				`testdata/bad.yaml:8:11: team "ghost" of service "web" is not defined under teams`,
+				`testdata/bad.yaml:10:11: port 70000 of service "api" is outside 1-65535`,
+				`testdata/bad.yaml:11:17: upstream "nowhere" of service "api" names no service in the catalog`,
+			},
+		},
+		{
+			name: "several files, one bad",
+			args: []string{"check", "testdata/good.yaml", "testdata/bad.yaml"},
+			code: 1,
+		},
+		{name: "the example catalog is clean", args: []string{"check", "../../examples/mesh.yaml"}, code: 0},
+		{name: "unreadable file", args: []string{"check", "testdata/missing.yaml"}, code: 2, stderr: "missing.yaml"},
+		{name: "unreadable outranks mistakes", args: []string{"check", "testdata/bad.yaml", "testdata/missing.yaml"}, code: 2},
+		{name: "no files", args: []string{"check"}, code: 2, stderr: "usage"},
+		{name: "no command", args: nil, code: 2, stderr: "usage"},
+		{name: "unknown command", args: []string{"lint"}, code: 2, stderr: `"lint"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stdout %q, stderr %q)", code, tc.code, stdout, stderr)
+			}
+			if tc.code == 0 && stdout+stderr != "" {
+				t.Errorf("clean run printed %q %q", stdout, stderr)
+			}
+			if tc.wantLines != nil {
+				got := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+				if strings.Join(got, "\n") != strings.Join(tc.wantLines, "\n") {
+					t.Errorf("stdout:\n%s\nwant:\n%s", stdout, strings.Join(tc.wantLines, "\n"))
+				}
+			}
+			if tc.code == 1 {
+				for _, l := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+					if !posLine.MatchString(l) {
+						t.Errorf("line %q is not FILE:LINE:COL: message", l)
+					}
+				}
+			}
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	out := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"missing flags", []string{"generate"}, 2},
+		{"missing out", []string{"generate", "--catalog", "testdata/good.yaml"}, 2},
+		{"unknown flag", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out, "--nope"}, 2},
+		{"stray argument", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out, "extra"}, 2},
+		{"unreadable catalog", []string{"generate", "--catalog", "testdata/missing.yaml", "--out", out}, 2},
+		{"bad catalog", []string{"generate", "--catalog", "testdata/bad.yaml", "--out", out}, 1},
+		{"good catalog", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stdout %q, stderr %q)", code, tc.code, stdout, stderr)
+			}
+		})
+	}
+	for _, p := range []string{
+		"prometheus/rules/web.rules.yml", "prometheus/tests/cache.test.yml",
+		"alertmanager/routes.yml", "grafana/dashboards/web.json", "envoy/cache.als.yaml",
+	} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Errorf("generate did not write %s: %v", p, err)
+		}
+	}
+}
+
+func TestGenerateIntoUnwritableDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A regular file where the output directory should be.
+	if code, _, stderr := runCLI("generate", "--catalog", "testdata/good.yaml", "--out", file); code != 2 || stderr == "" {
+		t.Errorf("exit %d, stderr %q; want 2 with a message", code, stderr)
+	}
+}
