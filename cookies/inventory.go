@@ -174,7 +174,9 @@ func (inv *Inventory) service(name string) *service {
 
 // Observe records the cookies of one final access-log entry of service,
 // requested for authority (the :authority or Host) at t. obs and bad are
-// what ParseRequest and ParseResponse returned; neither is retained.
+// what ParseRequest and ParseResponse returned; neither is retained. An
+// observation whose ValueHash is 0 (rebuilt from a Kafka record, which
+// carries no hash) counts everywhere except in the distinct values.
 func (inv *Inventory) Observe(service, authority string, t time.Time, obs []Observation, bad []Malformed) {
 	if len(obs) == 0 && len(bad) == 0 && authority == "" {
 		return
@@ -227,7 +229,9 @@ func (inv *Inventory) Observe(service, authority string, t time.Time, obs []Obse
 		e.sources |= 1 << o.Source
 		e.seen(ts)
 		e.classes[o.ValueClass]++
-		e.values.add(o.ValueHash)
+		if o.ValueHash != 0 {
+			e.values.add(o.ValueHash)
+		}
 	}
 }
 

@@ -583,3 +583,24 @@ func TestConcurrentObserve(t *testing.T) {
 		t.Errorf("counted %d observations, want %d", total, 4*300*3)
 	}
 }
+
+func TestObservationsWithoutHash(t *testing.T) {
+	inv := newTestInventory(t, Config{})
+	obs := []Observation{{Name: "sid", Source: Response, Secure: true, HTTPOnly: true, ValueClass: Opaque}}
+	inv.Observe("s", "", t0, obs, nil)
+	inv.Observe("s", "", t0, obs, nil)
+	c := inv.Snapshot().Services[0].Cookies[0]
+	if c.Responses != 2 || c.DistinctValues != 0 || c.ValueClasses["opaque"] != 2 {
+		t.Errorf("cookie = %+v", c)
+	}
+}
+
+func TestNewUnreadableStateDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{StateDir: file}); err == nil || !strings.Contains(err.Error(), "cookie checkpoint") {
+		t.Errorf("New with a state dir that is a file: %v", err)
+	}
+}

@@ -63,7 +63,7 @@ type Observation struct {
 	ValueClass ValueClass
 	// ValueHash is the value hashed with a random salt chosen at process
 	// start, for distinct-value counts. It is meaningless outside this
-	// process and never serialized.
+	// process and never serialized; 0 means unknown.
 	ValueHash uint64 `json:"-"`
 }
 

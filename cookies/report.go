@@ -46,7 +46,8 @@ type CookieReport struct {
 	MaxAgeS      *int64            `json:"max_age_s,omitempty"`
 	ValueClasses map[string]uint64 `json:"value_classes"`
 	// DistinctValues estimates the distinct values seen: 1 for a constant,
-	// about the number of visitors for an identifier. Exact up to 8. Each
+	// about the number of visitors for an identifier. Exact up to 8; 0 when
+	// only observations without a value hash were seen. Each
 	// restart of alsd may count a value seen before it once more: hashes are
 	// salted per process so that no stored state can test a guessed value.
 	DistinctValues uint64    `json:"distinct_values"`
