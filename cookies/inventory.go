@@ -134,6 +134,7 @@ func New(cfg Config) (*Inventory, error) {
 	}
 	inv.metrics = m
 	if err := inv.restore(); err != nil {
+		m.unregister(cfg.Registerer) // so that a retry can register them again
 		return nil, err
 	}
 	inv.refresh()

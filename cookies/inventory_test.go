@@ -600,7 +600,11 @@ func TestNewUnreadableStateDir(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{StateDir: file}); err == nil || !strings.Contains(err.Error(), "cookie checkpoint") {
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{StateDir: file, Registerer: reg}); err == nil || !strings.Contains(err.Error(), "cookie checkpoint") {
 		t.Errorf("New with a state dir that is a file: %v", err)
+	}
+	if _, err := New(Config{Registerer: reg}); err != nil {
+		t.Errorf("metrics of the failed New were left registered: %v", err)
 	}
 }

@@ -464,8 +464,14 @@ func nextSetCookie(s string) (line, rest string) {
 		case ';':
 			inPair = false
 		case '"':
+			// A quoted value may hold commas but never ';', so an
+			// unterminated quote does not swallow the next cookie.
 			if inPair && i > 0 && s[i-1] == '=' {
-				if j := strings.IndexByte(s[i+1:], '"'); j >= 0 {
+				rest := s[i+1:]
+				if semi := strings.IndexByte(rest, ';'); semi >= 0 {
+					rest = rest[:semi]
+				}
+				if j := strings.IndexByte(rest, '"'); j >= 0 {
 					i += j + 1
 				}
 			}

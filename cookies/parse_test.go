@@ -266,6 +266,7 @@ func TestSplitSetCookie(t *testing.T) {
 		{"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT, b=2", []string{"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT", " b=2"}},
 		{"a=1; Expires=Wednesday, 21-Oct-26 07:28:00 GMT", []string{"a=1; Expires=Wednesday, 21-Oct-26 07:28:00 GMT"}},
 		{`a="x, b=y", c=3`, []string{`a="x, b=y"`, " c=3"}},
+		{`a="x; Path=/, b="y"`, []string{`a="x; Path=/`, ` b="y"`}},
 		{"a=1,", []string{"a=1,"}},
 		{",b=1", []string{"", "b=1"}},
 		{"a=1, , b=2", []string{"a=1, ", " b=2"}},
