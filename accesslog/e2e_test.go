@@ -360,9 +360,11 @@ func TestStreamErrors(t *testing.T) {
 				t.Fatalf("status = %v, want code %v", err, tt.code)
 			}
 			if tt.limit != "" {
-				if got := testutil.ToFloat64(h.server.m.limitHits.WithLabelValues(tt.limit)); got != before+1 {
-					t.Errorf("alsd_limit_hits_total{limit=%q} = %v, want %v", tt.limit, got, before+1)
-				}
+				// The client may see the status before the server's
+				// interceptor has counted it.
+				waitFor(t, 5*time.Second, fmt.Sprintf("alsd_limit_hits_total{limit=%q} = %v", tt.limit, before+1), func() bool {
+					return testutil.ToFloat64(h.server.m.limitHits.WithLabelValues(tt.limit)) == before+1
+				})
 			}
 		})
 	}

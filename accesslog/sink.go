@@ -196,6 +196,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	replayDone := make(chan struct{})
 	go func() {
 		defer close(replayDone)
+		s.probe(ctx)
 		s.replay(ctx)
 	}()
 	wg.Wait()
@@ -347,6 +348,27 @@ func (s *Sink) toSpool(msgs []Message, why string) {
 	}
 	s.m.spooled.Add(float64(len(msgs)))
 	s.m.spoolBytes.Set(float64(s.spool.Bytes()))
+}
+
+// probe asks the brokers for the topic's metadata once at start: it names
+// a missing topic or unreachable brokers in the log right away, and warms
+// the connection so the first records need not wait for it.
+func (s *Sink) probe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: s.w.Addr, Transport: s.w.Transport}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.cfg.Topic}})
+	if err == nil && len(md.Topics) == 1 && md.Topics[0].Error != nil {
+		err = md.Topics[0].Error
+	}
+	if err != nil {
+		err = fmt.Errorf("topic %q: %w", s.cfg.Topic, err)
+		s.unhealthy(err)
+		s.log.Warn("kafka is not reachable at start; records will spool until it is", "brokers", strings.Join(s.cfg.Brokers, ","), "err", err)
+		return
+	}
+	s.healthy()
+	s.log.Info("kafka reachable", "topic", s.cfg.Topic, "partitions", len(md.Topics[0].Partitions))
 }
 
 // replay delivers the spool in order, retrying with backoff while Kafka is

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -322,5 +323,10 @@ func (p *pipeline) adminMux() *http.ServeMux {
 	})
 	mux.Handle("GET /api/slo", p.tracker.Handler())
 	mux.Handle("GET /api/cookies", p.inventory.Handler())
+	// Profiles, as Prometheus and the OpenTelemetry Collector serve them:
+	// the admin address is loopback by default.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
