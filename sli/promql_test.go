@@ -16,6 +16,9 @@ import (
 // traffic into a TSDB and checks that PromQL's rate-based error ratio per
 // window matches the burn rates alsd computes itself, within 1%.
 func TestAgreesWithPromQL(t *testing.T) {
+	if raceEnabled {
+		t.Skip("2M single-goroutine observations: too slow under -race")
+	}
 	reg := prometheus.NewRegistry()
 	clk := &fakeClock{now: start}
 	tr := newTestTracker(t, clk, Config{Registerer: reg})

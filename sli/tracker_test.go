@@ -1,9 +1,13 @@
 package sli
 
 import (
+	"fmt"
 	"math"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshtel/meshtel/catalog"
 )
@@ -164,5 +168,58 @@ func TestNoTrafficIsNotNaN(t *testing.T) {
 				t.Errorf("%s/%s idle burn %s = %v", s.Service, s.SLO, w, b)
 			}
 		}
+	}
+}
+
+// TestConcurrentUse runs Observe from many goroutines while snapshots,
+// scrapes and checkpoints happen; run with -race. The totals must add up.
+func TestConcurrentUse(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{Registerer: reg, StateDir: t.TempDir(), MaxRoutesPerService: 3})
+	const workers, each = 8, 2000
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				o := Observation{Time: start, Service: []string{"web", "api", "x"}[i%3], Route: fmt.Sprint(i % 5),
+					Status: 200 + 303*(i%2), GRPCStatus: -1}
+				tr.Observe(&o)
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tr.Snapshot()
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+			}
+			if err := tr.Checkpoint(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	var total, bad uint64
+	for _, s := range tr.Snapshot().SLOs {
+		if s.SLO == Availability {
+			total, bad = total+s.Total, bad+s.Bad
+		}
+	}
+	if total != workers*each || bad != workers*each/2 {
+		t.Errorf("total/bad %d/%d, want %d/%d", total, bad, workers*each, workers*each/2)
 	}
 }

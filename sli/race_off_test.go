@@ -1,0 +1,5 @@
+//go:build !race
+
+package sli
+
+const raceEnabled = false
