@@ -256,13 +256,28 @@ func (t *Tracker) service(name string) *service {
 // entry's service. It returns the availability outcome, the record's
 // outcome field.
 func (t *Tracker) Observe(o *Observation) Outcome {
-	s := t.service(o.Service)
-	if s.name == OtherService && o.Service != OtherService {
-		t.svcSpills.Add(1)
+	s := (*t.services.Load())[o.Service]
+	var out Outcome
+	if s != nil {
+		out = Classify(o, s.healthCheck)
+	} else {
+		// First sight of the name. Services are only created for entries
+		// that count: a gateway that only logs outbound requests must not
+		// show up as a service without traffic.
+		hc := ""
+		if cs := t.cfg.Catalog.Lookup(o.Service); cs != nil {
+			hc = cs.HealthCheck
+		}
+		if out = Classify(o, hc); out == Excluded {
+			return out
+		}
+		s = t.service(o.Service)
 	}
-	out := Classify(o, s.healthCheck)
 	if out == Excluded {
 		return out
+	}
+	if s.name == OtherService && o.Service != OtherService {
+		t.svcSpills.Add(1)
 	}
 	sec := t.second(o.Time)
 	s.mu.Lock()

@@ -223,3 +223,20 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("total/bad %d/%d, want %d/%d", total, bad, workers*each, workers*each/2)
 	}
 }
+
+func TestExcludedOnlyServicesDoNotAppear(t *testing.T) {
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{})
+	tr.Observe(&Observation{Time: start, Service: "gateway", Status: 503, GRPCStatus: -1, Direction: "outbound"})
+	tr.Observe(&Observation{Time: start, Service: "web.default", Path: "/status?full=1", Status: 503, GRPCStatus: -1})
+	tr.Observe(&Observation{Time: start, Service: "web.default", Path: "/", Status: 503, GRPCStatus: -1})
+	r := tr.Snapshot()
+	for _, s := range r.SLOs {
+		if s.Service == "gateway" || s.Service == "web.default" {
+			t.Errorf("unexpected service %q in report", s.Service)
+		}
+	}
+	if s := find(t, r, "web", Availability); s.Total != 1 || s.Bad != 1 {
+		t.Errorf("web via its alias: total/bad %d/%d, want 1/1 (health check excluded)", s.Total, s.Bad)
+	}
+}
