@@ -27,6 +27,9 @@ type Identity struct {
 	// service is the catalog service named by Cluster (or one of its
 	// aliases), resolved once per stream.
 	service string
+	// headersCut counts the records whose logged headers MaxHeaderBytes
+	// cut since the server last collected it.
+	headersCut int
 }
 
 // Converter turns Envoy log entries into Records. It is safe for
@@ -42,6 +45,11 @@ type Converter struct {
 	// leaves it empty. The SLI package supplies it, so this package needs
 	// no knowledge of SLOs.
 	Classify func(*Record) string
+	// MaxHeaderBytes caps the bytes of logged headers one record keeps
+	// (x-request-id, user-agent, cookie, set-cookie, in that order); the
+	// rest is cut, whole cookies at a time. 0 means DefaultMaxHeaderBytes;
+	// negative, no cap.
+	MaxHeaderBytes int
 }
 
 // Bind resolves the part of a stream's service naming that depends only on
@@ -82,6 +90,9 @@ func (c *Converter) HTTP(r *Record, id *Identity, e *datav3.HTTPAccessLogEntry, 
 	if r.RequestID == "" {
 		r.RequestID = reqHeaders["x-request-id"]
 	}
+	hb := c.headerBudget()
+	r.RequestID = hb.text(r.RequestID)
+	r.UserAgent = hb.text(r.UserAgent)
 
 	resp := e.GetResponse()
 	if code := resp.GetResponseCode(); code != nil {
@@ -97,11 +108,14 @@ func (c *Converter) HTTP(r *Record, id *Identity, e *datav3.HTTPAccessLogEntry, 
 		r.GRPCStatus = parseGRPCStatus(gs)
 	}
 
-	if h := reqHeaders["cookie"]; h != "" {
+	if h := hb.cookie(reqHeaders["cookie"]); h != "" {
 		r.Cookies, r.MalformedCookies = cookies.ParseRequest(h, r.Cookies, r.MalformedCookies)
 	}
-	if h := resp.GetResponseHeaders()["set-cookie"]; h != "" {
+	if h := hb.setCookie(resp.GetResponseHeaders()["set-cookie"]); h != "" {
 		r.Cookies, r.MalformedCookies = cookies.ParseResponse(h, r.Time, r.Cookies, r.MalformedCookies)
+	}
+	if hb.cut {
+		id.headersCut++
 	}
 	c.finish(r, id)
 }

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Submitter takes encoded messages without blocking; *Sink is one.
@@ -56,6 +58,9 @@ type ServerConfig struct {
 	ShutdownGrace time.Duration
 	// ServerOptions are added to the gRPC server's (TLS credentials, say).
 	ServerOptions []grpc.ServerOption
+	// TracerProvider traces every received batch (span "als.batch"); nil
+	// means otel's global provider, a no-op unless the program set one.
+	TracerProvider trace.TracerProvider
 	// Registerer receives the server's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -72,6 +77,7 @@ type Server struct {
 	accepted atomic.Int64
 	shutdown chan struct{}
 	ready    atomic.Bool
+	tracer   trace.Tracer
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -100,7 +106,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, m: newServerMetrics(cfg.Registerer), shutdown: make(chan struct{})}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, m: newServerMetrics(cfg.Registerer), shutdown: make(chan struct{}), tracer: tracer(cfg.TracerProvider)}, nil
 }
 
 // Accepted returns the number of entries accepted so far: converted and
@@ -197,6 +203,7 @@ func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogs
 
 	st := &streamState{keys: map[string][]byte{}}
 	st.id.Principal = verifiedPrincipal(stream.Context())
+	st.bind.verified = verifiedLeaf(stream.Context()) != nil
 	idle := time.NewTimer(s.cfg.StreamIdleTimeout)
 	defer idle.Stop()
 	for {
@@ -210,7 +217,7 @@ func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogs
 			if r.err != nil {
 				return r.err
 			}
-			if err := s.handle(st, r.msg); err != nil {
+			if err := s.handleTraced(stream.Context(), st, r.msg); err != nil {
 				return err
 			}
 			idle.Reset(s.cfg.StreamIdleTimeout)
@@ -228,6 +235,7 @@ type streamState struct {
 	started bool
 	records []Record
 	keys    map[string][]byte // service → Kafka key, so keys are not allocated per record
+	bind    binding
 }
 
 func (s *Server) handle(st *streamState, msg *alsv3.StreamAccessLogsMessage) error {
@@ -264,6 +272,11 @@ func (s *Server) handle(st *streamState, msg *alsv3.StreamAccessLogsMessage) err
 	default:
 		return nil // an identifier-only message
 	}
+	if cut := st.id.headersCut; cut > 0 {
+		st.id.headersCut = 0
+		s.m.limitHits.WithLabelValues("header_bytes").Add(float64(cut))
+	}
+	n = s.bindIdentity(st, n)
 	records := st.records[:n]
 	for _, stage := range s.cfg.Stages {
 		stage(records)
@@ -347,6 +360,7 @@ type serverMetrics struct {
 	streamsActive prometheus.Gauge
 	limitHits     *prometheus.CounterVec
 	streamErrors  *prometheus.CounterVec
+	peersRefused  *prometheus.CounterVec
 }
 
 var outcomes = [4]string{"", "good", "bad", "excluded"}
@@ -374,6 +388,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 	if reg != nil {
 		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors)
 	}
+	m.peersRefused = newPeersRefused(reg)
 	return m
 }
 

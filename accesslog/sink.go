@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // SinkConfig configures a Sink.
@@ -53,6 +54,9 @@ type SinkConfig struct {
 	// Transport overrides kafka-go's default transport (tests use it for
 	// short timeouts).
 	Transport kafka.RoundTripper
+	// TracerProvider traces every produce call (span "kafka.produce"); nil
+	// means otel's global provider, a no-op unless the program set one.
+	TracerProvider trace.TracerProvider
 }
 
 // Sink produces messages to Kafka with acks=all without ever blocking the
@@ -68,6 +72,7 @@ type Sink struct {
 	w       *kafka.Writer
 	spool   *Spool
 	m       *sinkMetrics
+	tracer  trace.Tracer
 	queue   chan *sinkBatch
 	closing atomic.Bool
 	// spilling is set while the spool holds undelivered messages: new
@@ -123,10 +128,11 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Sink{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		m:     newSinkMetrics(cfg.Registerer),
-		queue: make(chan *sinkBatch, cfg.QueueBatches),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		m:      newSinkMetrics(cfg.Registerer),
+		queue:  make(chan *sinkBatch, cfg.QueueBatches),
+		tracer: tracer(cfg.TracerProvider),
 	}
 	sp, err := OpenSpool(SpoolConfig{
 		Dir:       cfg.SpoolDir,
@@ -268,7 +274,7 @@ func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	err := s.produce(ctx, b.msgs)
+	err := s.traceProduce(ctx, b.msgs, "live")
 	if err == nil {
 		return
 	}
@@ -406,7 +412,7 @@ func (s *Sink) replay(ctx context.Context) {
 			pending, next = msgs, n
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.produce(pctx, pending)
+		err := s.traceProduce(pctx, pending, "replay")
 		cancel()
 		if err != nil {
 			select {
