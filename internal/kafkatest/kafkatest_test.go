@@ -319,3 +319,29 @@ func TestRunning(t *testing.T) {
 		t.Errorf("running(%d) = true for a reaped process", cmd.Process.Pid)
 	}
 }
+
+// BenchmarkProduce is the ceiling for a kafka-go producer with acks=all on
+// each broker kind: 500-byte records written in batches of 1000.
+func BenchmarkProduce(b *testing.B) {
+	value := make([]byte, 500)
+	batch := make([]kafka.Message, 1000)
+	for i := range batch {
+		batch[i] = kafka.Message{Key: fmt.Appendf(nil, "key-%d", i%50), Value: value}
+	}
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			br := k.start(b, "bench")
+			w := writer(br.Addr, "bench")
+			w.BatchSize = len(batch)
+			defer w.Close()
+			ctx := context.Background()
+			b.SetBytes(int64(len(batch) * len(value)))
+			for b.Loop() {
+				if err := w.WriteMessages(ctx, batch...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
