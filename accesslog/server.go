@@ -122,7 +122,6 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
-		grpc.StreamInterceptor(s.countOversize),
 		grpc.WaitForHandlers(true),
 	}, s.cfg.ServerOptions...)
 	g := grpc.NewServer(opts...)
@@ -148,17 +147,6 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		<-stopped
 	}
 	return nil
-}
-
-// countOversize counts messages gRPC refused for MaxMessageBytes.
-func (s *Server) countOversize(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	err := handler(srv, ss)
-	if status.Code(err) == codes.ResourceExhausted && s.m != nil {
-		if st, _ := status.FromError(err); st != nil && st.Message() != errTooManyStreams {
-			s.m.limitHits.WithLabelValues("message_bytes").Inc()
-		}
-	}
-	return err
 }
 
 const errTooManyStreams = "too many ALS streams"
@@ -190,6 +178,10 @@ func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogs
 	go func() {
 		for {
 			m, err := stream.Recv()
+			if status.Code(err) == codes.ResourceExhausted {
+				// Only MaxMessageBytes makes Recv fail this way.
+				s.m.limitHits.WithLabelValues("message_bytes").Inc()
+			}
 			select {
 			case recv <- received{m, err}:
 			case <-stream.Context().Done():
