@@ -1,0 +1,29 @@
+// Package webui is alsd's built-in web UI, served from the admin address:
+// the SLO overview (GET /), a service's detail page (GET /slo/<service>),
+// the cookie inventory (GET /cookies, with CSV and Markdown downloads and a
+// diff against a saved report) and the pipeline's own health
+// (GET /pipeline).
+//
+// Pages are rendered on the server with html/template; charts are inline
+// SVG drawn on the server. The stylesheet and a small script (sorting,
+// filtering, auto-refresh) are embedded in the binary, so the UI needs no
+// build step, no CDN and no network beyond alsd itself. Every page works
+// without JavaScript; the script only adds to it.
+//
+// Data comes from what alsd already computes: the /api/slo and
+// /api/cookies documents (sli.Report, cookies.Report), the SLI tracker's
+// slots and per-route counters (sli.State) and alsd's own Prometheus
+// metrics. Two things no other package keeps are kept here, bounded: a
+// history of each SLO's budget and SLI and of the pipeline counters,
+// sampled by Run every Config.SampleInterval over Config.HistoryLength, and
+// the most recent bad requests per service with their response flags, fed
+// by ObserveBad. Both start empty when alsd starts; they are not
+// checkpointed.
+//
+// The UI never sees a cookie value (cookies.Report has none) and never
+// shows a query string: ObserveBad cuts it off before storing the path.
+//
+// The package deliberately does not alert, query Prometheus, or change any
+// state: every page is a read-only view, and the one form (the cookie diff)
+// only compares an uploaded report with the current one.
+package webui
