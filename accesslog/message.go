@@ -32,6 +32,7 @@ func ParseEncoding(s string) (Encoding, error) {
 	return 0, fmt.Errorf("unknown encoding %q (want json or proto)", s)
 }
 
+// String returns the --kafka-encoding name.
 func (e Encoding) String() string {
 	if e == Proto {
 		return "proto"

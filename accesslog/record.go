@@ -15,6 +15,7 @@ const (
 	TCP
 )
 
+// String returns "http" or "tcp", the record's kind field.
 func (k Kind) String() string {
 	if k == TCP {
 		return "tcp"
@@ -33,6 +34,7 @@ const (
 	Outbound
 )
 
+// String returns "inbound", "outbound", or "" when unknown.
 func (d Direction) String() string {
 	switch d {
 	case Inbound:
