@@ -72,28 +72,83 @@ func (c ValueClass) IsPII() bool { return c == Email || c == IP || c == Phone }
 // base64, a value embedding an e-mail address is Email whatever surrounds it,
 // because a privacy reviewer must see the address before anything else.
 func Classify(v string) ValueClass {
-	switch {
-	case v == "":
+	if v == "" {
 		return Empty
-	case isJWT(v):
+	}
+	// One pass collects which kinds of bytes occur; each test below runs
+	// only when the value holds nothing its class forbids.
+	var m byteKind
+	for i := 0; i < len(v); i++ {
+		m |= byteKinds[v[i]]
+	}
+	only := func(allowed byteKind) bool { return m&^allowed == 0 }
+	switch {
+	case only(kAlnum|kDash|kUnderscore|kDot) && isJWT(v):
 		return JWT
-	case isUUID(v):
+	case only(kDigit|kHexLetter|kDash|kBrace) && isUUID(v):
 		return UUID
-	case isPhone(v):
+	case only(kDigit|kHexLetter|kPlus|kDash|kDot|kSpace|kParen|kPercent) && isPhone(v):
 		return Phone
-	case isNumeric(v):
+	case only(kDigit|kDash|kDot) && isNumeric(v):
 		return Numeric
-	case isIP(v):
+	case only(kDigit|kHexLetter|kDot|kColon) && isIP(v):
 		return IP
-	case hasEmail(v):
+	case m&(kAt|kPercent) != 0 && hasEmail(v):
 		return Email
-	case isHex(v):
+	case only(kDigit|kHexLetter) && isHex(v):
 		return Hex
-	case isBase64(v):
+	case only(kAlnum|kPlus|kSlash|kDash|kUnderscore|kEquals) && isBase64(v):
 		return Base64
 	}
 	return Opaque
 }
+
+// byteKind is a set of byte categories, for Classify's single pass.
+type byteKind uint16
+
+const (
+	kDigit     byteKind = 1 << iota
+	kHexLetter          // a-f, A-F
+	kLetter             // g-z, G-Z
+	kDot
+	kColon
+	kDash
+	kUnderscore
+	kPlus
+	kSlash
+	kEquals
+	kAt
+	kPercent
+	kSpace
+	kParen
+	kBrace
+	kOther
+
+	kAlnum = kDigit | kHexLetter | kLetter
+)
+
+var byteKinds = func() (t [256]byteKind) {
+	for i := range t {
+		c := byte(i)
+		switch {
+		case isDigit(c):
+			t[i] = kDigit
+		case 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+			t[i] = kHexLetter
+		case isAlpha(c):
+			t[i] = kLetter
+		default:
+			t[i] = kOther
+		}
+	}
+	for c, k := range map[byte]byteKind{
+		'.': kDot, ':': kColon, '-': kDash, '_': kUnderscore, '+': kPlus, '/': kSlash, '=': kEquals,
+		'@': kAt, '%': kPercent, ' ': kSpace, '(': kParen, ')': kParen, '{': kBrace, '}': kBrace,
+	} {
+		t[c] = k
+	}
+	return t
+}()
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

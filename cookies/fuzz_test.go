@@ -197,6 +197,9 @@ func FuzzClassify(f *testing.F) {
 		if c >= numClasses || (c == Empty) != (v == "") {
 			t.Fatalf("Classify(%q) = %v", v, c)
 		}
+		if want := classifyChain(v); c != want {
+			t.Fatalf("Classify(%q) = %v, ungated tests say %v", v, c, want)
+		}
 	})
 }
 

@@ -406,13 +406,15 @@ func normalizeDomain(d string) string {
 	return strings.ToLower(d)
 }
 
-// isTokenByte reports whether c is an RFC 9110 tchar.
-func isTokenByte(c byte) bool {
-	if isAlpha(c) || isDigit(c) {
-		return true
+// tokenBytes marks the RFC 9110 tchars.
+var tokenBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isAlpha(byte(c)) || isDigit(byte(c)) || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	return t
+}()
+
+func isTokenByte(c byte) bool { return tokenBytes[c] }
 
 func isToken(s string) bool {
 	if s == "" {
