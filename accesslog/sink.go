@@ -33,8 +33,10 @@ type SinkConfig struct {
 	// Workers is the number of concurrent produce calls. Default 4.
 	Workers int
 	// DeliveryTimeout is how long an accepted message may wait for Kafka's
-	// acknowledgement before it is written to the spool. Default 900ms, so
-	// that everything accepted is on Kafka or on disk within 1s (SPEC §1).
+	// acknowledgement before it is written to the spool. A message can wait
+	// in the queue for at most one timeout of the produce ahead of it, then
+	// its own: with the default 500ms everything accepted is on Kafka or in
+	// the spool within 1s (SPEC §1).
 	DeliveryTimeout time.Duration
 	// Compression defaults to lz4: on a 2-core ingester it costs a fraction
 	// of zstd's CPU for most of its ratio on JSON records.
@@ -110,7 +112,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		cfg.Workers = 4
 	}
 	if cfg.DeliveryTimeout <= 0 {
-		cfg.DeliveryTimeout = 900 * time.Millisecond
+		cfg.DeliveryTimeout = 500 * time.Millisecond
 	}
 	if cfg.Compression == 0 {
 		cfg.Compression = kafka.Lz4
