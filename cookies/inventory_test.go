@@ -417,6 +417,9 @@ func TestCorruptCheckpoint(t *testing.T) {
 			if _, err := os.Stat(path + ".corrupt"); err != nil {
 				t.Errorf("corrupt checkpoint not kept aside: %v", err)
 			}
+			if got := testutil.ToFloat64(inv.metrics.corrupt); got != 1 {
+				t.Errorf("%s = %v", metricCorrupt, got)
+			}
 			if err := inv.MergeState(data); err == nil {
 				t.Error("MergeState accepted it")
 			} else if name != "version" && !errors.Is(err, ErrCorruptState) {

@@ -10,6 +10,7 @@ const (
 	metricServicesOverflow = "mesh_cookies_services_overflow_total"
 	metricTracked          = "alsd_cookies_tracked"
 	metricCheckpoints      = "alsd_cookies_checkpoints_total"
+	metricCorrupt          = "alsd_cookies_checkpoint_corrupt_total"
 )
 
 type metrics struct {
@@ -19,6 +20,7 @@ type metrics struct {
 	servicesOverflow prometheus.Counter
 	tracked          prometheus.Gauge
 	checkpoints      *prometheus.CounterVec
+	corrupt          prometheus.Counter
 }
 
 // newMetrics creates the inventory's metrics and registers them with reg
@@ -49,6 +51,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricCheckpoints,
 			Help: "Cookie inventory checkpoints written to the state directory, by result (ok, error).",
 		}, []string{"result"}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricCorrupt,
+			Help: "Cookie inventory checkpoints found corrupt or unreadable at start, kept aside and ignored.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -65,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.cookies, m.malformed, m.overflow, m.servicesOverflow, m.tracked, m.checkpoints}
+	return []prometheus.Collector{m.cookies, m.malformed, m.overflow, m.servicesOverflow, m.tracked, m.checkpoints, m.corrupt}
 }
 
 func (m *metrics) unregister(reg prometheus.Registerer) {

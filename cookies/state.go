@@ -355,6 +355,7 @@ func (inv *Inventory) restore() error {
 	if err := inv.MergeState(data); err != nil {
 		aside := path + ".corrupt"
 		_ = os.Rename(path, aside)
+		inv.metrics.corrupt.Inc()
 		inv.cfg.Logger.Error("cookie checkpoint is corrupt or unreadable; starting with an empty inventory",
 			"file", path, "moved_to", aside, "err", err)
 		return nil
