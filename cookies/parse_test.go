@@ -247,6 +247,20 @@ func TestParseResponseTooMany(t *testing.T) {
 	}
 }
 
+func TestParseResponseHugeHeader(t *testing.T) {
+	header := "big=" + strings.Repeat("A1b2", 64<<10) + "; Path=/; Secure, small=1; Expires=Wed, 09 Jun 2027 10:18:14 GMT"
+	for _, impl := range responseParsers {
+		got, bad := impl.parse(header, entryTime, nil, nil)
+		want := []obs{
+			{Name: "big", Source: Response, Path: "/", Secure: true, Class: Base64},
+			resp("small", func(o *obs) { o.MaxAgeS, o.HasMaxAge = 16935494, true }),
+		}
+		if g := strip(got); !reflect.DeepEqual(g, want) || bad != nil {
+			t.Errorf("%s: got %+v, %v", impl.name, g, bad)
+		}
+	}
+}
+
 func TestParseResponseZeroNow(t *testing.T) {
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC1123)
 	got, _ := ParseResponse("a=1; Expires="+exp, time.Time{}, nil, nil)
