@@ -3,6 +3,7 @@ package alerts
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	amconfig "github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
@@ -150,6 +153,23 @@ func TestRuleGroups(t *testing.T) {
 				t.Errorf("%d alert rules, want %d (%v)", len(alerts), want, alerts)
 			}
 		})
+	}
+}
+
+func TestRulesFileLoadsWithRulefmt(t *testing.T) {
+	cat := testCatalog()
+	for _, svc := range cat.Services {
+		out, err := RulesFile(cat, svc, testCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, errs := rulefmt.Parse(out, false, model.LegacyValidation, parser.NewParser(parser.Options{}), slog.New(slog.DiscardHandler))
+		if len(errs) > 0 {
+			t.Fatalf("%s: rulefmt rejects the file: %v", svc.Name, errs)
+		}
+		if len(groups.Groups) != 3 {
+			t.Errorf("%s: %d groups", svc.Name, len(groups.Groups))
+		}
 	}
 }
 

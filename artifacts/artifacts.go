@@ -11,11 +11,15 @@ package artifacts
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/meshtel/meshtel/alerts"
 	"github.com/meshtel/meshtel/catalog"
@@ -73,31 +77,26 @@ func Build(cat *catalog.Catalog, cfg Config) ([]File, error) {
 	acfg := alerts.Config{DashboardURL: func(service string) string {
 		return dashboards.URL(grafana, dashboards.UID(service))
 	}}
+	// Services are independent: render them on every core, each into its
+	// own slot, so the result does not depend on scheduling.
+	perService := make([][]File, len(cat.Services))
+	errs := make([]error, len(cat.Services))
+	parallel(len(cat.Services), func(i int) {
+		perService[i], errs[i] = serviceFiles(cat, cat.Services[i], acfg, cfg.Envoy)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var files []File
+	for _, fs := range perService {
+		files = append(files, fs...)
+	}
 	add := func(path string, data []byte, err error) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		files = append(files, File{Path: path, Data: data})
 		return nil
-	}
-	for _, svc := range cat.Services {
-		rules, err := alerts.RulesFile(cat, svc, acfg)
-		if err := add(RulesDir+"/"+svc.Name+rulesSuffix, rules, err); err != nil {
-			return nil, err
-		}
-		tests, err := alerts.TestFile(cat, svc, acfg, alerts.RulesPathFromTests(svc.Name))
-		if err := add(TestsDir+"/"+svc.Name+testSuffix, tests, err); err != nil {
-			return nil, err
-		}
-		dash, err := dashboards.Service(svc)
-		if err := add(DashboardsDir+"/"+svc.Name+jsonSuffix, dash, err); err != nil {
-			return nil, err
-		}
-		envoy, err := envoyconfig.File(svc, cfg.Envoy)
-		if err := add(EnvoyDir+"/"+svc.Name+envoySuffix, envoy, err); err != nil {
-			return nil, err
-		}
 	}
 	routes, err := alerts.Routes(cat)
 	if err := add(AlertmanagerDir+"/routes.yml", routes, err); err != nil {
@@ -127,6 +126,46 @@ func Build(cat *catalog.Catalog, cfg Config) ([]File, error) {
 	return files, nil
 }
 
+// serviceFiles renders the four files of one service.
+func serviceFiles(cat *catalog.Catalog, svc catalog.Service, acfg alerts.Config, ecfg envoyconfig.Config) ([]File, error) {
+	rules, err := alerts.RulesFile(cat, svc, acfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", RulesDir+"/"+svc.Name+rulesSuffix, err)
+	}
+	tests, err := alerts.TestFile(cat, svc, acfg, alerts.RulesPathFromTests(svc.Name))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", TestsDir+"/"+svc.Name+testSuffix, err)
+	}
+	dash, err := dashboards.Service(svc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", DashboardsDir+"/"+svc.Name+jsonSuffix, err)
+	}
+	envoy, err := envoyconfig.File(svc, ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvoyDir+"/"+svc.Name+envoySuffix, err)
+	}
+	return []File{
+		{RulesDir + "/" + svc.Name + rulesSuffix, rules},
+		{TestsDir + "/" + svc.Name + testSuffix, tests},
+		{DashboardsDir + "/" + svc.Name + jsonSuffix, dash},
+		{EnvoyDir + "/" + svc.Name + envoySuffix, envoy},
+	}, nil
+}
+
+// parallel calls f(0) … f(n-1) on GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // generated says whether a path under dir is one Build could have written:
 // Write removes such files when they are no longer generated (a service
 // left the catalog), and leaves everything else alone.
@@ -146,27 +185,43 @@ func generated(rel string) bool {
 	return false
 }
 
+// writeFile replaces one file through a rename, so readers (Grafana,
+// Prometheus reloading) never see half a file; a file already current is
+// left untouched. Its directory exists already.
+func writeFile(dir string, f File) error {
+	p := filepath.Join(dir, filepath.FromSlash(f.Path))
+	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, f.Data) {
+		return nil
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, f.Data, 0o644); err != nil {
+		return fmt.Errorf("write %q: %w", p, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("write %q: %w", p, err)
+	}
+	return nil
+}
+
 // Write writes files under dir, skipping files whose contents are already
 // current, and removes generated files of services no longer in the set,
 // so the directory always equals a fresh run's output.
 func Write(dir string, files []File) error {
 	keep := map[string]bool{}
+	dirs := map[string]bool{}
 	for _, f := range files {
 		keep[f.Path] = true
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, f.Data) {
-			continue
+		dirs[filepath.Dir(filepath.Join(dir, filepath.FromSlash(f.Path)))] = true
+	}
+	for d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("write %q: %w", d, err)
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("write %q: %w", p, err)
-		}
-		tmp := p + ".tmp"
-		if err := os.WriteFile(tmp, f.Data, 0o644); err != nil {
-			return fmt.Errorf("write %q: %w", p, err)
-		}
-		if err := os.Rename(tmp, p); err != nil {
-			return fmt.Errorf("write %q: %w", p, err)
-		}
+	}
+	errs := make([]error, len(files))
+	parallel(len(files), func(i int) { errs[i] = writeFile(dir, files[i]) })
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	for _, sub := range []string{RulesDir, TestsDir, DashboardsDir, EnvoyDir} {
 		entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(sub)))

@@ -242,10 +242,12 @@ func Service(svc catalog.Service) ([]byte, error) {
 			sel, sel), "{{route}}"))))
 	if svc.Kind != catalog.TCPService {
 		var qs []*prometheus.DataqueryBuilder
+		// Routes without traffic are dropped before histogram_quantile,
+		// which would otherwise draw NaN for them.
 		for _, q := range []string{"0.5", "0.9", "0.99"} {
 			qs = append(qs, query(fmt.Sprintf(
-				`histogram_quantile(%s, sum by (le, route) (rate(mesh_request_duration_seconds_bucket{service=%q}[$__rate_interval])))`,
-				q, svc.Name), "p"+strings.TrimPrefix(q, "0.")+" {{route}}"))
+				`histogram_quantile(%s, sum by (le, route) (rate(mesh_request_duration_seconds_bucket{service=%q}[$__rate_interval])) and on (route) (sum by (route) (rate(mesh_request_duration_seconds_count{service=%q}[$__rate_interval])) > 0))`,
+				q, svc.Name, svc.Name), "p"+strings.TrimPrefix(q, "0.")+" {{route}}"))
 		}
 		p := timeseries.NewPanelBuilder().
 			Title("Latency quantiles").
@@ -295,9 +297,10 @@ func Overview(cat *catalog.Catalog) ([]byte, error) {
 		Targets(targets(query(`sort(mesh_slo_error_budget_remaining_ratio)`, "{{service}} {{slo}}").Instant())))
 	b = b.WithPanel(table.NewPanelBuilder().
 		Title("Burn rate (1h), highest first").
+		Description("Computed by alsd: the 1h error ratio over the error budget.").
 		Span(12).Height(10).
 		Unit("x").
-		Targets(targets(instant(fmt.Sprintf(`sort_desc(%s{generator=%q})`, alerts.RecordName("1h"), alerts.Generator), ""))))
+		Targets(targets(instant(`sort_desc(mesh_slo_burn_rate{window="1h"})`, ""))))
 	b = b.WithPanel(table.NewPanelBuilder().
 		Title("Firing MeshErrorBudgetBurn alerts").
 		Span(12).Height(10).
@@ -326,10 +329,11 @@ func Cookies(cat *catalog.Catalog) ([]byte, error) {
 		ReduceOptions(lastValue()).
 		Targets(targets(query(`sum(mesh_cookies{finding="none"}) or vector(0)`, "clean"))))
 	b = b.WithPanel(stat.NewPanelBuilder().
-		Title("Services in the catalog").
+		Title("Services with cookies").
+		Description(fmt.Sprintf("Out of %d services in the catalog.", len(cat.Services))).
 		Span(8).Height(6).
 		ReduceOptions(lastValue()).
-		Targets(targets(query(fmt.Sprintf("vector(%d)", len(cat.Services)), "services"))))
+		Targets(targets(query(`count(count by (service) (mesh_cookies)) or vector(0)`, "services"))))
 	b = b.WithPanel(table.NewPanelBuilder().
 		Title("Findings by service").
 		Description("A cookie with several findings is counted under each.").
