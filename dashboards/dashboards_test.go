@@ -169,7 +169,7 @@ func TestServiceDashboardPanels(t *testing.T) {
 	for _, want := range []string{
 		`"value": 0.9995,`, // objective as written, not 0.9995000000000001
 		`"value": 0.99,`,
-		`"value": 0.3,`, // the latency threshold drawn on the quantiles
+		`"value": 0.3,`,                                               // the latency threshold drawn on the quantiles
 		`"value": 14.4,`, `"value": 6,`, `"value": 3,`, `"value": 1,`, // burn factors
 		`slo:sli_error:ratio_rate30d{service=\"my_website\",slo=\"availability\",generator=\"meshtel\"}`,
 		`mesh_slo_error_budget_remaining_ratio{service=\"my_website\",slo=\"latency\"}`,
