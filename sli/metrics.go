@@ -87,7 +87,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		upper[i] = b.Seconds()
 	}
 	for _, s := range t.sortedServices() {
-		st := s.state()
+		st := s.state(now)
 		hasLat := s.slos.Latency != nil
 		for _, r := range st.Routes {
 			if s.slos.Availability != nil {

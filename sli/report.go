@@ -165,10 +165,10 @@ func (s *service) statuses(now int64, t *Tracker) []SLOStatus {
 	winAv := make(WindowValues[Estimate], len(Windows))
 	winLt := make(WindowValues[Estimate], len(Windows))
 	s.mu.Lock()
-	budgetAv, budgetLt = s.rings[t.budget.tier].budget(now, t.budget)
+	budgetAv, budgetLt = s.budget(now, t.budget)
 	for i, w := range Windows {
 		sp := t.windows[i]
-		av, lt := s.rings[sp.tier].window(now, sp)
+		av, lt := s.window(now, sp)
 		winAv[w.Name], winLt[w.Name] = av.rounded(), lt.rounded()
 	}
 	s.mu.Unlock()

@@ -10,6 +10,12 @@ import (
 // that every window of Windows and BudgetWindow is answered from a few
 // thousand slots per service and SLO.
 //
+// Only the finest tier is written per entry. A slot leaving it (older than
+// an hour) is folded into the coarse tiers, which therefore hold only what
+// the fine tier no longer does: a window is the coarse slots it overlaps
+// plus the whole fine tier, and nothing is counted twice. Entries that
+// arrive too late for the fine tier go to the coarse tiers directly.
+//
 // A burn window is exactly its length back from now: whole slots, the
 // current partial one, and the share of the oldest slot that lies inside
 // the window, assuming its events were spread evenly (as PromQL's
@@ -157,4 +163,78 @@ func (r *ring) window(now int64, sp span) (av, lt Estimate) {
 func (r *ring) budget(now int64, sp span) (av, lt Counts) {
 	res := int64(tiers[sp.tier].res / time.Second)
 	return r.sumWhole(now/res, sp.secs/res+1)
+}
+
+// fineRes is the resolution of tier 0 in seconds.
+var fineRes = int64(tiers[0].res / time.Second)
+
+// addFine counts an entry of fine epoch e (slot index i) in tier 0, or in
+// the coarse tiers when tier 0 no longer holds e.
+func (s *service) addFine(e int64, i int, av, lt Counts) {
+	r := &s.rings[0]
+	if e > r.head {
+		s.advanceFine(e)
+	} else if e <= r.head-int64(len(r.avail)) {
+		s.addCoarse(e, av, lt)
+		return
+	}
+	r.avail[i].add(av)
+	if r.lat != nil {
+		r.lat[i].add(lt)
+	}
+}
+
+// addCoarse counts the events of fine epoch e in every coarse tier.
+func (s *service) addCoarse(e int64, av, lt Counts) {
+	sec := e * fineRes
+	for k := 1; k < numTiers; k++ {
+		s.rings[k].add(sec/int64(tiers[k].res/time.Second), av, lt)
+	}
+}
+
+// advanceFine moves tier 0 to epoch e, folding the slots it evicts into
+// the coarse tiers first.
+func (s *service) advanceFine(e int64) {
+	r := &s.rings[0]
+	if e <= r.head {
+		return
+	}
+	n := int64(len(r.avail))
+	// Held epochs are (head−n, head]; after the move, (e−n, e].
+	for old := max(r.head-n+1, 0); old <= min(e-n, r.head); old++ {
+		var lt Counts
+		if r.lat != nil {
+			lt = r.lat[old%n]
+		}
+		if av := r.avail[old%n]; av != (Counts{}) || lt != (Counts{}) {
+			s.addCoarse(old, av, lt)
+		}
+	}
+	r.advance(e)
+}
+
+// window returns the events of burn window sp ending with Unix second now.
+func (s *service) window(now int64, sp span) (av, lt Estimate) {
+	s.advanceFine(now / fineRes)
+	av, lt = s.rings[sp.tier].window(now, sp)
+	if sp.tier > 0 {
+		// Every coarse window is longer than the fine tier: all of it counts.
+		fa, fl := s.rings[0].sumWhole(now/fineRes, int64(len(s.rings[0].avail)))
+		av.Total, av.Bad = av.Total+float64(fa.Total), av.Bad+float64(fa.Bad)
+		lt.Total, lt.Bad = lt.Total+float64(fl.Total), lt.Bad+float64(fl.Bad)
+	}
+	return av, lt
+}
+
+// budget returns the events of the budget window sp ending with Unix
+// second now, in whole slots.
+func (s *service) budget(now int64, sp span) (av, lt Counts) {
+	s.advanceFine(now / fineRes)
+	av, lt = s.rings[sp.tier].budget(now, sp)
+	if sp.tier > 0 {
+		fa, fl := s.rings[0].sumWhole(now/fineRes, int64(len(s.rings[0].avail)))
+		av.add(fa)
+		lt.add(fl)
+	}
+	return av, lt
 }

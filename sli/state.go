@@ -132,14 +132,18 @@ func cmpSlot(a, b SlotState) int {
 func (t *Tracker) State() *State {
 	st := &State{SavedAt: t.cfg.Now().UTC(), Buckets: slices.Clone(t.bounds), ServiceSpills: t.svcSpills.Load()}
 	for _, s := range t.sortedServices() {
-		st.Services = append(st.Services, s.state())
+		st.Services = append(st.Services, s.state(st.SavedAt.Unix()))
 	}
 	return st
 }
 
-func (s *service) state() ServiceState {
+// state copies the service's state as of Unix second now. Folding the fine
+// tier up to now first makes the result independent of when each entry
+// arrived, so states of trackers that saw parts of a stream add up.
+func (s *service) state(now int64) ServiceState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.advanceFine(now / fineRes)
 	ss := ServiceState{Name: s.name, RouteSpills: s.spills, Routes: make([]RouteState, 0, len(s.routes))}
 	for name, r := range s.routes {
 		ss.Routes = append(ss.Routes, RouteState{
@@ -188,10 +192,7 @@ func (t *Tracker) Add(st *State) {
 		s.mu.Lock()
 		s.spills += ss.RouteSpills
 		for _, rs := range ss.Routes {
-			r := s.routes[rs.Route]
-			if r == nil {
-				r = s.newRoute(rs.Route, t)
-			}
+			r := s.route(rs.Route, t)
 			r.avail.add(rs.Availability)
 			if s.slos.Latency != nil {
 				r.lat.add(rs.Latency)
@@ -206,7 +207,12 @@ func (t *Tracker) Add(st *State) {
 		for _, sl := range ss.Slots {
 			for ti, tr := range tiers {
 				res := int64(tr.res / time.Second)
-				if res == sl.Resolution && sl.Start%res == 0 && sl.Start <= now {
+				switch {
+				case res != sl.Resolution || sl.Start%res != 0 || sl.Start > now || sl.Start < 0:
+				case ti == 0:
+					e := sl.Start / res
+					s.addFine(e, int(e%int64(len(s.rings[0].avail))), sl.Availability, sl.Latency)
+				default:
 					s.rings[ti].add(sl.Start/res, sl.Availability, sl.Latency)
 				}
 			}

@@ -94,14 +94,23 @@ type service struct {
 	mu     sync.Mutex
 	rings  [numTiers]ring
 	routes map[string]*route
-	spills uint64 // observations counted under OtherRoute because of the cap
+	few    []namedRoute // the first routes again: scanning a few beats hashing
+	spills uint64       // observations counted under OtherRoute because of the cap
 	// Most entries share their second and route with the previous one:
-	// caching both skips the divisions and a map lookup.
+	// caching both skips a division and a lookup.
 	lastSec   int64
-	lastEpoch [numTiers]int64
-	lastIdx   [numTiers]int
+	lastEpoch int64 // fine epoch of lastSec
+	lastIdx   int   // its slot in the fine tier
 	lastName  string
 	lastRoute *route
+}
+
+// fewRoutes is how many routes a service finds by scanning.
+const fewRoutes = 8
+
+type namedRoute struct {
+	name string
+	r    *route
 }
 
 // route holds the cumulative counters behind mesh_sli_requests_total,
@@ -306,9 +315,7 @@ func (t *Tracker) second(ts time.Time) int64 {
 func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
 	r := s.lastRoute
 	if r == nil || o.Route != s.lastName {
-		if r = s.routes[o.Route]; r == nil {
-			r = s.newRoute(o.Route, t)
-		}
+		r = s.route(o.Route, t)
 		s.lastName, s.lastRoute = o.Route, r
 	}
 	av := Counts{Total: 1}
@@ -327,8 +334,8 @@ func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
 		r.lat.add(lt)
 	}
 	if !o.TCP {
-		i := 0
-		for i < len(t.bounds) && o.Duration > t.bounds[i] {
+		bounds, i := t.bounds, 0
+		for i < len(bounds) && o.Duration > bounds[i] {
 			i++
 		}
 		r.hist[i]++
@@ -336,14 +343,25 @@ func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
 	}
 	if sec != s.lastSec {
 		s.lastSec = sec
-		for i := range s.lastEpoch {
-			e := sec / int64(tiers[i].res/time.Second)
-			s.lastEpoch[i], s.lastIdx[i] = e, int(e%int64(len(s.rings[i].avail)))
+		s.lastEpoch = sec / fineRes
+		s.lastIdx = int(s.lastEpoch % int64(len(s.rings[0].avail)))
+	}
+	s.addFine(s.lastEpoch, s.lastIdx, av, lt)
+}
+
+// route returns the counters of route name, adding it if need be.
+func (s *service) route(name string, t *Tracker) *route {
+	for i := range s.few {
+		if s.few[i].name == name {
+			return s.few[i].r
 		}
 	}
-	for i := range s.rings {
-		s.rings[i].addAt(s.lastEpoch[i], s.lastIdx[i], av, lt)
+	if len(s.routes) > len(s.few) {
+		if r := s.routes[name]; r != nil {
+			return r
+		}
 	}
+	return s.newRoute(name, t)
 }
 
 // newRoute adds route name, or returns OtherRoute's when the service has
@@ -358,6 +376,9 @@ func (s *service) newRoute(name string, t *Tracker) *route {
 	}
 	r := &route{hist: make([]uint64, len(t.bounds)+1)}
 	s.routes[name] = r
+	if len(s.few) < fewRoutes {
+		s.few = append(s.few, namedRoute{name, r})
+	}
 	return r
 }
 
