@@ -240,3 +240,27 @@ func TestExcludedOnlyServicesDoNotAppear(t *testing.T) {
 		t.Errorf("web via its alias: total/bad %d/%d, want 1/1 (health check excluded)", s.Total, s.Bad)
 	}
 }
+
+func TestLateEntriesReachCoarseWindows(t *testing.T) {
+	clk := &fakeClock{now: start.Add(10 * time.Hour)}
+	tr := newTestTracker(t, clk, Config{})
+	tr.Observe(&Observation{Time: clk.now, Service: "api", Status: 200, GRPCStatus: -1})
+	// Three hours late: older than the fine tier holds.
+	tr.Observe(&Observation{Time: clk.now.Add(-3 * time.Hour), Service: "api", Status: 503, GRPCStatus: -1})
+	s := find(t, tr.Snapshot(), "api", Availability)
+	for w, want := range map[string]float64{"1h": 0, "2h": 0, "6h": 1, "1d": 1, "3d": 1} {
+		if got := s.WindowCounts[w].Bad; got != want {
+			t.Errorf("%s window bad = %v, want %v", w, got, want)
+		}
+	}
+	if s.Total != 2 || s.Bad != 1 {
+		t.Errorf("budget total/bad %d/%d, want 2/1", s.Total, s.Bad)
+	}
+	// And once the current entry has aged into the coarse tiers too,
+	// nothing is counted twice.
+	clk.now = clk.now.Add(90 * time.Minute)
+	s = find(t, tr.Snapshot(), "api", Availability)
+	if c := s.WindowCounts["6h"]; c.Total != 2 || c.Bad != 1 || s.Total != 2 {
+		t.Errorf("after 90m: 6h %+v, budget total %d; want 2/1 and 2", c, s.Total)
+	}
+}
