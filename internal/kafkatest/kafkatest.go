@@ -77,11 +77,54 @@ func (b *Broker) Stop(t testing.TB) {
 }
 
 // Restart starts the broker again on the same address and data, stopping it
-// cleanly first if it is still running, and returns once it accepts clients.
+// cleanly first if it is still running, and returns once every partition has
+// a leader again.
 func (b *Broker) Restart(t testing.TB) {
 	t.Helper()
 	b.impl.stop(t)
 	b.impl.start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := waitLeaders(ctx, b.Addr); err != nil {
+		t.Fatalf("kafkatest: broker restarted on %s: %v", b.Addr, err)
+	}
+}
+
+// waitLeaders waits until every partition of every topic has a leader. Apache
+// Kafka reports itself started before it has re-elected itself leader of the
+// partitions it led before a clean shutdown; in between, producers fail with
+// "no leader".
+func waitLeaders(ctx context.Context, addr string) error {
+	c, done := client(addr)
+	defer done()
+	for {
+		md, err := c.Metadata(ctx, &kafka.MetadataRequest{})
+		if err == nil {
+			err = leaderless(md.Topics)
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("partitions without a leader: %w", errors.Join(err, ctx.Err()))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func leaderless(topics []kafka.Topic) error {
+	for _, tp := range topics {
+		if tp.Error != nil {
+			return fmt.Errorf("topic %q: %w", tp.Name, tp.Error)
+		}
+		for _, p := range tp.Partitions {
+			if p.Error != nil || p.Leader.Port == 0 {
+				return fmt.Errorf("topic %q partition %d has no leader (%v)", tp.Name, p.ID, p.Error)
+			}
+		}
+	}
+	return nil
 }
 
 // CreateTopic creates topic with partitions partitions, replication factor 1

@@ -307,19 +307,6 @@ func TestFromEnv(t *testing.T) {
 	}
 }
 
-func TestRunning(t *testing.T) {
-	if !running(os.Getpid()) {
-		t.Error("running(own pid) = false")
-	}
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	if running(cmd.Process.Pid) {
-		t.Errorf("running(%d) = true for a reaped process", cmd.Process.Pid)
-	}
-}
-
 // BenchmarkProduce is the ceiling for a kafka-go producer with acks=all on
 // each broker kind: 500-byte records written in batches of 1000.
 func BenchmarkProduce(b *testing.B) {

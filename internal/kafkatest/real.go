@@ -3,14 +3,12 @@ package kafkatest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -74,53 +72,7 @@ func (r *realBroker) stop(t testing.TB) {
 
 func (r *realBroker) kill9(t testing.TB) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(r.dir, "pid"))
-	if errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	if err != nil {
-		t.Fatalf("kafkatest: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatalf("kafkatest: pid file in %s: %v", r.dir, err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		t.Fatalf("kafkatest: kill -9 broker %d: %v", pid, err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for running(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("kafkatest: broker %d still running 10s after SIGKILL", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := os.Remove(filepath.Join(r.dir, "pid")); err != nil {
-		t.Fatalf("kafkatest: %v", err)
-	}
-}
-
-// running reports whether some thread of pid has not exited yet. After
-// SIGKILL the main thread of a JVM turns zombie before its other threads are
-// gone, and its sockets close only when the last one is; and the broker is not
-// our child, so its zombie lingers until whoever inherited it reaps it.
-func running(pid int) bool {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return false
-	}
-	for _, task := range tasks {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
-		if err != nil {
-			continue
-		}
-		// The state follows the parenthesised command name, which may hold spaces.
-		i := bytes.LastIndexByte(stat, ')')
-		if i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X' {
-			return true
-		}
-	}
-	return false
+	runScript(t, r.script, "kill", r.dir)
 }
 
 // logTail logs the end of the broker's log, for a failed test's report.
