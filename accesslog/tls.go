@@ -327,6 +327,7 @@ func parseSANPattern(s string) (sanPattern, error) {
 	if text == "" && !p.prefix {
 		return sanPattern{}, fmt.Errorf("allowed SAN %q matches nothing", s)
 	}
+	p.text = text
 	return p, nil
 }
 
