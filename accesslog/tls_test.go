@@ -408,7 +408,7 @@ func TestSANPatterns(t *testing.T) {
 		{"*.example.*", "a.b.example.org", false, false},
 		{"*", "anything.at.all", false, true},
 		{"spiffe://cluster.local/ns/shop/sa/web", "spiffe://cluster.local/ns/shop/sa/web", false, false}, // URI entry, DNS SAN
-		{"web.example.com", "web.example.com", true, false},                                             // DNS entry, URI SAN
+		{"web.example.com", "web.example.com", true, false},                                              // DNS entry, URI SAN
 	}
 	for _, tt := range tests {
 		p, err := parseSANPattern(tt.pattern)
