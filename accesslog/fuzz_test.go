@@ -1,0 +1,323 @@
+package accesslog
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshtel/meshtel/accesslog/recordpb"
+)
+
+func fuzzSeedEntries() []*datav3.HTTPAccessLogEntry {
+	full := fullHTTPEntry()
+	tricky := fullHTTPEntry()
+	tricky.Request.RequestHeaders["cookie"] = `a="Quoted1234value"; b=Plain5678value; =Nameless9999value; c; d=x"y`
+	tricky.Response.ResponseHeaders["set-cookie"] = "a=Secret12345678; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/p, " +
+		"b=Another87654321; Max-Age=abc, c=\"Quoted0000value\"; Domain=.EXAMPLE.com, =Nameless11112222; Path=/"
+	tricky.Request.Path = "/\u2028path?q=\x7f"
+	tricky.Request.OriginalPath = ""
+	tricky.Response.ResponseTrailers = map[string]string{"grpc-status": "99999999999"}
+	sparse := &datav3.HTTPAccessLogEntry{Request: &datav3.HTTPRequestProperties{
+		RequestHeaders: map[string]string{"cookie": "sid=0123456789abcdef"}}}
+	setOnly := &datav3.HTTPAccessLogEntry{Response: &datav3.HTTPResponseProperties{
+		ResponseCode:    wrapperspb.UInt32(200),
+		ResponseHeaders: map[string]string{"set-cookie": "token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl; Secure"}}}
+	intermediate := fullHTTPEntry()
+	intermediate.CommonProperties.AccessLogType = datav3.AccessLogType_UpstreamPeriodic
+	intermediate.Request.RequestMethod = corev3.RequestMethod_CONNECT
+	return []*datav3.HTTPAccessLogEntry{full, tricky, sparse, setOnly, intermediate, {}}
+}
+
+func FuzzConvertHTTP(f *testing.F) {
+	for i, e := range fuzzSeedEntries() {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, i%2 == 0)
+	}
+	cat := convCatalog(f)
+	f.Fuzz(func(t *testing.T, data []byte, keepQuery bool) {
+		var e datav3.HTTPAccessLogEntry
+		if err := proto.Unmarshal(data, &e); err != nil {
+			t.Skip()
+		}
+		c := &Converter{Catalog: cat, KeepQuery: keepQuery, Classify: func(*Record) string { return "good" }}
+		id := convIdentity
+		c.Bind(&id)
+		var r Record
+		c.HTTP(&r, &id, &e, convStart)
+
+		js := AppendJSON(nil, &r)
+		if !json.Valid(js) {
+			t.Fatalf("invalid JSON: %s", js)
+		}
+		var decoded map[string]any
+		if err := json.Unmarshal(js, &decoded); err != nil {
+			t.Fatal(err)
+		}
+		pb, err := Proto.Append(nil, &r)
+		if err != nil {
+			t.Fatalf("proto encoding failed: %v", err)
+		}
+		var p recordpb.Record
+		if err := proto.Unmarshal(pb, &p); err != nil {
+			t.Fatalf("proto encoding does not decode: %v", err)
+		}
+		if !proto.Equal(&p, ToProto(&r)) {
+			t.Fatalf("proto round trip changed the record")
+		}
+		checkNoCookieValues(t, &e, js, pb)
+
+		// A Record reused from a full entry encodes the same.
+		var reused Record
+		c.HTTP(&reused, &id, fullHTTPEntry(), convStart)
+		c.HTTP(&reused, &id, &e, convStart)
+		if js2 := AppendJSON(nil, &reused); !bytes.Equal(js, js2) {
+			t.Fatalf("a reused Record encodes differently:\n%s\n%s", js2, js)
+		}
+	})
+}
+
+// checkNoCookieValues fails when a cookie value of the entry's cookie or
+// set-cookie header is in an encoding. Only values of at least 8
+// alphanumerics count (shorter ones occur by chance), and only those that
+// appear nowhere else in the entry (a value may also be a path, say).
+func checkNoCookieValues(t *testing.T, e *datav3.HTTPAccessLogEntry, outputs ...[]byte) {
+	t.Helper()
+	reqCookie := e.GetRequest().GetRequestHeaders()["cookie"]
+	setCookie := e.GetResponse().GetResponseHeaders()["set-cookie"]
+	if reqCookie == "" && setCookie == "" {
+		return
+	}
+	var values []string
+	var elsewhere strings.Builder
+	for _, piece := range strings.Split(reqCookie, ";") {
+		name, value, ok := strings.Cut(piece, "=")
+		elsewhere.WriteString(name + "\x00")
+		if ok {
+			values = append(values, value)
+		}
+	}
+	// Folded Set-Cookie headers: a comma followed by token= starts a new
+	// cookie, whose name=value pair ends at the first ';'. Anything else
+	// after a comma continues the previous attribute, and may be kept as
+	// such: that includes a nameless cookie ("=v", which browsers accept),
+	// whose value then shows in the previous cookie's Domain or Path.
+	for _, seg := range strings.Split(setCookie, ",") {
+		pair, attrs, _ := strings.Cut(seg, ";")
+		name, value, ok := strings.Cut(pair, "=")
+		if !ok || !isCookieToken(strings.TrimSpace(name)) {
+			elsewhere.WriteString(seg + "\x00")
+			continue
+		}
+		elsewhere.WriteString(name + "\x00" + attrs + "\x00")
+		values = append(values, value)
+	}
+	rest := proto.Clone(e).(*datav3.HTTPAccessLogEntry)
+	if h := rest.GetRequest().GetRequestHeaders(); h != nil {
+		delete(h, "cookie")
+	}
+	if h := rest.GetResponse().GetResponseHeaders(); h != nil {
+		delete(h, "set-cookie")
+	}
+	b, err := proto.Marshal(rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere.Write(b)
+	other := strings.ToLower(elsewhere.String())
+	for _, v := range values {
+		v = strings.Trim(strings.TrimSpace(v), `"`)
+		if len(v) < 8 || !isAlnum(v) || strings.Contains(other, strings.ToLower(v)) {
+			continue
+		}
+		for _, out := range outputs {
+			if bytes.Contains(bytes.ToLower(out), []byte(strings.ToLower(v))) {
+				t.Fatalf("cookie value %q leaked: %s", v, out)
+			}
+		}
+	}
+}
+
+// isCookieToken reports whether s is an RFC 9110 token, as a cookie name
+// must be.
+func isCookieToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range trickyStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		checkJSONString(t, s)
+	})
+}
+
+// walkSpoolFrames decodes a segment by the format Spool documents,
+// independently of its reader: the messages of the valid prefix, and
+// whether the whole segment is valid.
+func walkSpoolFrames(b []byte) (msgs []Message, valid bool) {
+	table := crc32.MakeTable(crc32.Castagnoli)
+	for len(b) > 0 {
+		if len(b) < 8 {
+			return msgs, false
+		}
+		n := binary.LittleEndian.Uint32(b)
+		if uint64(n) > uint64(len(b)-8) {
+			return msgs, false
+		}
+		payload := b[8 : 8+n]
+		if crc32.Checksum(payload, table) != binary.LittleEndian.Uint32(b[4:]) {
+			return msgs, false
+		}
+		if len(payload) == 0 || payload[0] != byte(JSON) && payload[0] != byte(Proto) {
+			return msgs, false
+		}
+		ms, k := binary.Varint(payload[1:])
+		if k <= 0 {
+			return msgs, false
+		}
+		rest := payload[1+k:]
+		kl, k2 := binary.Uvarint(rest)
+		if k2 <= 0 || kl > uint64(len(rest)-k2) {
+			return msgs, false
+		}
+		rest = rest[k2:]
+		msgs = append(msgs, Message{Encoding: Encoding(payload[0]), Time: time.UnixMilli(ms), Key: rest[:kl], Value: rest[kl:]})
+		b = b[8+n:]
+	}
+	return msgs, true
+}
+
+// fixSpoolChecksums rewrites the checksum of every whole frame, so the
+// fuzzer reaches the payload checks behind them.
+func fixSpoolChecksums(b []byte) {
+	table := crc32.MakeTable(crc32.Castagnoli)
+	for len(b) >= 8 {
+		n := binary.LittleEndian.Uint32(b)
+		if uint64(n) > uint64(len(b)-8) {
+			return
+		}
+		binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:8+n], table))
+		b = b[8+n:]
+	}
+}
+
+func FuzzSpoolRead(f *testing.F) {
+	var valid []byte
+	for _, m := range spoolMsgs("fuzz", 4) {
+		valid = appendFrame(valid, &m)
+	}
+	f.Add(valid, false, uint16(1<<15), uint8(100))
+	f.Add(valid, false, uint16(5), uint8(1))
+	f.Add(valid[:len(valid)-1], false, uint16(40), uint8(3))
+	f.Add(append(bytes.Clone(valid), make([]byte, 20)...), false, uint16(1000), uint8(2))
+	f.Add([]byte{}, false, uint16(10), uint8(10))
+	f.Add([]byte("garbage that is no frame at all"), true, uint16(8), uint8(5))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1}, true, uint16(100), uint8(1))
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 2, 0x80, 0x00}, true, uint16(9), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, fixCRC bool, maxBytes uint16, maxMsgs uint8) {
+		if fixCRC {
+			fixSpoolChecksums(data)
+		}
+		want, valid := walkSpoolFrames(data)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.seg"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		corrupt := 0
+		cfg := SpoolConfig{Dir: dir, OnCorrupt: func() { corrupt++ }, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+		s, err := OpenSpool(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		got := fuzzDrain(t, s, max(int(maxMsgs), 1), max(int(maxBytes), 1), len(data))
+		sameMessages(t, got, want)
+		switch {
+		case valid && corrupt != 0:
+			t.Fatalf("valid segment reported corrupt %d times: %s", corrupt, log.String())
+		case !valid && corrupt != 1:
+			t.Fatalf("invalid segment reported corrupt %d times, want once: %s", corrupt, log.String())
+		case !valid && !strings.Contains(log.String(), "corrupt"):
+			t.Fatalf("log does not say corrupt: %s", log.String())
+		}
+		if s.Bytes() != 0 {
+			t.Fatalf("Bytes() = %d after replaying everything", s.Bytes())
+		}
+		// Everything is committed: a restart replays and reports nothing.
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err = OpenSpool(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		before := corrupt
+		if again := fuzzDrain(t, s, 100, 1<<20, len(data)); len(again) != 0 || corrupt != before {
+			t.Fatalf("after a restart: %d messages replayed again, %d more corruption reports", len(again), corrupt-before)
+		}
+	})
+}
+
+// fuzzDrain reads and commits until the spool is empty, failing if that
+// takes more reads than the segment could possibly need.
+func fuzzDrain(t *testing.T, s *Spool, max, maxBytes, size int) []Message {
+	t.Helper()
+	var all []Message
+	cur := s.Cursor()
+	for i := 0; ; i++ {
+		if i > size+10 {
+			t.Fatalf("%d reads and the spool still is not empty (cursor %v)", i, cur)
+		}
+		msgs, next, err := s.Read(cur, max, maxBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) > max {
+			t.Fatalf("Read returned %d messages, asked for %d", len(msgs), max)
+		}
+		if err := s.Commit(next); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, msgs...)
+		if len(msgs) == 0 && next == cur {
+			return all
+		}
+		cur = next
+	}
+}
