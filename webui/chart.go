@@ -31,8 +31,9 @@ type chartHLine struct {
 }
 
 type tick struct {
-	Pos   float64
-	Label string
+	Pos    float64
+	Label  string
+	Anchor string // text-anchor of an x tick: start, middle or end
 }
 
 type chartBar struct {
@@ -141,7 +142,14 @@ func timeChart(id, title, desc string, from, to int64, series []timeSeries, refs
 	}
 	for i := 0; i <= 4; i++ {
 		t := from + (to-from)*int64(i)/4
-		c.XTicks = append(c.XTicks, tick{Pos: x(t), Label: time.Unix(t, 0).UTC().Format("15:04")})
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case 4:
+			anchor = "end"
+		}
+		c.XTicks = append(c.XTicks, tick{Pos: x(t), Label: time.Unix(t, 0).UTC().Format("15:04"), Anchor: anchor})
 	}
 	return c
 }
@@ -176,11 +184,11 @@ func burnChart(id, title, desc string, bars []burnBar) chart {
 			}
 		}
 		c.Bars = append(c.Bars, bar)
-		c.XTicks = append(c.XTicks, tick{Pos: bx + slot*0.3, Label: b.Window})
+		c.XTicks = append(c.XTicks, tick{Pos: bx + slot*0.3, Label: b.Window, Anchor: "middle"})
 	}
 	for _, v := range []float64{0, 1, 3, 6, 14.4, 100, 1000, 10000} {
 		if math.Log1p(v) <= top {
-			c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: formatBurn(v) + "×"})
+			c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: formatFactor(v)})
 		}
 	}
 	c.Legend = []legendItem{{"burn-ok", "below every factor"}, {"burn-over", "above a factor"}, {"mark-page", "page factor"}, {"mark-ticket", "ticket factor"}}

@@ -3,7 +3,6 @@ package webui
 import (
 	"context"
 	"fmt"
-	"math"
 	"testing"
 	"time"
 
@@ -84,8 +83,8 @@ func (f *fixture) feed(t testing.TB) {
 	}
 	// The last six hours: my_website fails 2% in the last hour; checkout
 	// fails 10% throughout; some_service is fine.
-	for i := range 6 * 3600 / 5 {
-		at := fixtureNow.Add(-6 * time.Hour).Add(time.Duration(i) * 5 * time.Second)
+	for i := range 6 * 3600 {
+		at := fixtureNow.Add(-6 * time.Hour).Add(time.Duration(i) * time.Second)
 		lastHour := at.After(fixtureNow.Add(-time.Hour))
 		status, flags := 200, []string(nil)
 		if lastHour && i%50 == 0 {
@@ -121,24 +120,27 @@ func (f *fixture) feed(t testing.TB) {
 	records.WithLabelValues("http", "bad").Add(67)
 	produced := prometheus.NewCounter(prometheus.CounterOpts{Name: metricProduced, Help: "produced"})
 	produced.Add(12400)
+	kafkaErrors := prometheus.NewCounter(prometheus.CounterOpts{Name: metricKafkaErrors, Help: "errors"})
+	kafkaErrors.Add(9000)
 	spool := prometheus.NewGauge(prometheus.GaugeOpts{Name: metricSpoolBytes, Help: "spool"})
 	spool.Set(4096)
 	streams := prometheus.NewGauge(prometheus.GaugeOpts{Name: metricStreamsActive, Help: "streams"})
 	streams.Set(3)
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDropped, Help: "dropped"}, []string{"reason"})
 	dropped.WithLabelValues("spool_full").Add(2)
-	f.reg.MustRegister(records, produced, spool, streams, dropped)
+	f.reg.MustRegister(records, produced, kafkaErrors, spool, streams, dropped)
 	// The budget history as Run would have sampled it over the last three
-	// hours, and a pipeline that took 100 records/s with a spool that
-	// filled while Kafka was away and drained again.
+	// hours, and a pipeline taking 100 records/s whose Kafka went away
+	// half an hour ago: production stopped, errors and the spool grew.
 	for at := fixtureNow.Add(-3 * time.Hour); at.Before(fixtureNow); at = at.Add(5 * time.Minute) {
 		f.clock = at
 		f.ui.history.addSLOs(at, f.tracker.Snapshot())
 		ago := fixtureNow.Sub(at).Seconds()
+		outage := min(ago, 1800)
 		m := pipelineMetrics{
-			Records: value{12412 - 100*ago, true}, Produced: value{12400 - 100*ago, true},
-			KafkaErrors: value{0, true}, Dropped: value{2, true}, Streams: value{3, true},
-			SpoolBytes: value{max(0, 4096*(1-math.Abs(ago-5400)/1800)), true},
+			Records: value{12412 - 100*ago, true}, Produced: value{12400 - 100*(ago-outage), true},
+			KafkaErrors: value{9000 - 5*outage, true}, Dropped: value{2, true}, Streams: value{3, true},
+			SpoolBytes: value{4096 * max(0, 1-ago/1800), true},
 		}
 		f.ui.history.addPipeline(at, m)
 	}

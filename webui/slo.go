@@ -170,10 +170,11 @@ type conditionRow struct {
 	Firing              bool
 }
 
-// slotRes is the slot length the time charts use: the tracker's 2-minute
-// tier, which spans the last 6 hours.
+// The time charts use 2-minute buckets over 6 hours: the tracker's second
+// tier, filled for the last hour from its 10-second tier.
 const (
 	slotRes   = 120
+	fineRes   = 10
 	slotRange = 6 * time.Hour
 )
 
@@ -279,23 +280,12 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 	return d
 }
 
-// slotCharts draws the tracker's 2-minute slots of the last 6 hours:
-// requests per second, and the share of bad events against the ratio the
-// objective allows (burn rate 1).
+// slotCharts draws the tracker's slots of the last 6 hours in 2-minute
+// buckets: requests per second, and the share of bad events against the
+// ratio the objective allows (burn rate 1).
 func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time, allowed float64) (rate, ratio chart) {
 	end := now.Unix()
-	first := (end - int64(slotRange/time.Second)) / slotRes * slotRes
-	byStart := map[int64]sli.Counts{}
-	for _, sl := range st.Slots {
-		if sl.Resolution != slotRes || sl.Start < first {
-			continue
-		}
-		c := sl.Availability
-		if s.SLO == sli.Latency {
-			c = sl.Latency
-		}
-		byStart[sl.Start] = c
-	}
+	first, counts := slotCounts(st, s.SLO, end)
 	req := timeSeries{Name: "requests/s", Class: "line-requests"}
 	bad := timeSeries{Name: "bad/s", Class: "line-bad"}
 	share := timeSeries{Name: "bad ratio", Class: "line-bad"}
@@ -303,10 +293,10 @@ func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time,
 		bad.Name, share.Name = "slow/s", "slow ratio"
 		req.Name = "counted requests/s"
 	}
-	for t := first; t <= end; t += slotRes {
-		c := byStart[t]
-		secs := float64(min(slotRes, end-t+1))
-		mid := t + int64(secs)/2
+	for i, c := range counts {
+		t := first + int64(i)*slotRes
+		secs := float64(slotRes)
+		mid := t + slotRes/2
 		req.T, bad.T, share.T = append(req.T, mid), append(bad.T, mid), append(share.T, mid)
 		req.V = append(req.V, float64(c.Total)/secs)
 		bad.V = append(bad.V, float64(c.Bad)/secs)
@@ -329,6 +319,32 @@ func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time,
 		rate.Empty, ratio.Empty = "No traffic in the last 6 hours.", "No traffic in the last 6 hours."
 	}
 	return rate, ratio
+}
+
+// slotCounts sums the events of one SLO per 2-minute bucket over the 6
+// hours before end, whole buckets only (the current one would dip for lack
+// of time). The tracker keeps the last hour in 10-second slots and folds
+// older ones into its coarse tiers, so the 10-second and 2-minute slots of
+// a State hold disjoint events and add up.
+func slotCounts(st *sli.ServiceState, slo string, end int64) (first int64, counts []sli.Counts) {
+	first = (end - int64(slotRange/time.Second)) / slotRes * slotRes
+	counts = make([]sli.Counts, (end+1-first)/slotRes)
+	for _, sl := range st.Slots {
+		if sl.Resolution != slotRes && sl.Resolution != fineRes {
+			continue
+		}
+		i := (sl.Start - first) / slotRes
+		if sl.Start < first || i >= int64(len(counts)) {
+			continue
+		}
+		c := sl.Availability
+		if slo == sli.Latency {
+			c = sl.Latency
+		}
+		counts[i].Total += c.Total
+		counts[i].Bad += c.Bad
+	}
+	return first, counts
 }
 
 func sum(vs []float64) float64 {

@@ -405,7 +405,7 @@ func TestPipeline(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"Records/s in (last minute)": "100", "Records accepted": "12 412", "Kafka produced": "12 400",
-		"Kafka errors": "not exported", "Spool": "4.0 KiB", "Active ALS streams": "3", "Records dropped": "2",
+		"Kafka errors": "9000", "Spool corrupt": "not exported", "Spool": "4.0 KiB", "Active ALS streams": "3", "Records dropped": "2",
 	} {
 		if kpi[k] != want {
 			t.Errorf("%s = %q, want %q", k, kpi[k], want)
@@ -516,4 +516,31 @@ func TestHistoryBounded(t *testing.T) {
 	if h.budget(time.Unix(1190, 0), "b", "availability") != nil {
 		t.Error("series beyond MaxSeries kept")
 	}
+}
+
+// TestSlotCounts: the 2-minute buckets of the charts hold every event of
+// the last 6 hours exactly once, from the tracker's fine and coarse tiers.
+func TestSlotCounts(t *testing.T) {
+	f := newFixture(t, true)
+	st := f.tracker.State()
+	for _, s := range st.Services {
+		if s.Name != "my_website" {
+			continue
+		}
+		first, counts := slotCounts(&s, "availability", fixtureNow.Unix())
+		if first != fixtureNow.Add(-6*time.Hour).Unix() || len(counts) != 180 {
+			t.Fatalf("first %d, %d buckets", first, len(counts))
+		}
+		var total, bad uint64
+		for _, c := range counts {
+			total += c.Total
+			bad += c.Bad
+		}
+		// One request a second for 6 hours, 2% bad in the last hour.
+		if total != 6*3600 || bad != 71 { // i%50 == 0 for i in (18000, 21600)
+			t.Errorf("total %d bad %d, want 21600 and 71", total, bad)
+		}
+		return
+	}
+	t.Fatal("no state for my_website")
 }
