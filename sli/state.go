@@ -46,7 +46,10 @@ type RouteState struct {
 	HistSumUs    uint64   `json:"hist_sum_us"` // sum of durations, microseconds
 }
 
-// SlotState is one non-empty slot of the windowed accounting.
+// SlotState is one non-empty slot of the windowed accounting. The 10s
+// slots (the last hour) and the coarse ones hold disjoint events: a 10s
+// slot is folded into the 2m, 15m and 1h slots only when it leaves the
+// last hour, and then each of those holds it once.
 type SlotState struct {
 	Resolution   int64  `json:"res_s"`   // slot length in seconds
 	Start        int64  `json:"start_s"` // Unix second the slot starts at
