@@ -1,0 +1,129 @@
+package accesslog
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meshtel/meshtel/internal/kafkatest"
+)
+
+func spanAttr(s tracetest.SpanStub, key attribute.Key) attribute.Value {
+	for _, kv := range s.Attributes {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return attribute.Value{}
+}
+
+// TestTracing records alsd's spans with the SDK's in-memory exporter: one
+// per received batch, accepted or refused, and one per Kafka produce.
+func TestTracing(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	h := startHarness(t, kafkatest.FromEnv(t, testTopic), func(s *ServerConfig, k *SinkConfig) {
+		s.TracerProvider, k.TracerProvider = tp, tp
+		s.MaxEntriesPerMessage = 20
+	})
+	good := newEnvoy(t, h.addr, "tr", "web")
+	for _, n := range []int{10, 15} {
+		if err := good.send(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := good.close(); err != nil {
+		t.Fatal(err)
+	}
+	bad := newEnvoy(t, h.addr, "big", "web")
+	_ = bad.send(21)
+	if err := bad.close(); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("oversized batch: %v", err)
+	}
+	h.waitProduced(t, 25, 30*time.Second)
+	// The produce span ends just after the acknowledgement is counted.
+	var batches, produces []tracetest.SpanStub
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		batches, produces = nil, nil
+		var produced int64
+		for _, s := range exp.GetSpans() {
+			switch s.Name {
+			case SpanBatch:
+				batches = append(batches, s)
+			case SpanProduce:
+				produces = append(produces, s)
+				if spanAttr(s, AttrOutcome).AsString() == "acked" {
+					produced += spanAttr(s, AttrRecords).AsInt64()
+				}
+			}
+		}
+		if produced >= 25 || time.Now().After(deadline) {
+			if produced != 25 {
+				t.Errorf("acked produce spans carry %d records, want 25", produced)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	if len(batches) != 3 {
+		t.Fatalf("%d batch spans, want 3", len(batches))
+	}
+	byRecords := map[int64]tracetest.SpanStub{}
+	for _, s := range batches {
+		byRecords[spanAttr(s, AttrRecords).AsInt64()] = s
+	}
+	for _, n := range []int64{10, 15} {
+		s, ok := byRecords[n]
+		if !ok {
+			t.Fatalf("no batch span of %d records", n)
+		}
+		if got := spanAttr(s, AttrOutcome).AsString(); got != "accepted" {
+			t.Errorf("batch of %d: outcome %q", n, got)
+		}
+		if got := spanAttr(s, AttrAccepted).AsInt64(); got != n {
+			t.Errorf("batch of %d: accepted %d", n, got)
+		}
+		if got := spanAttr(s, AttrBytes).AsInt64(); got < n*100 {
+			t.Errorf("batch of %d: %d bytes, too few for its entries", n, got)
+		}
+		if s.Status.Code == otelcodes.Error {
+			t.Errorf("batch of %d: error status", n)
+		}
+	}
+	refusedBatch := byRecords[21]
+	if got := spanAttr(refusedBatch, AttrOutcome).AsString(); got != codes.InvalidArgument.String() {
+		t.Errorf("refused batch: outcome %q", got)
+	}
+	if refusedBatch.Status.Code != otelcodes.Error || spanAttr(refusedBatch, AttrAccepted).AsInt64() != 0 {
+		t.Errorf("refused batch: status %v, accepted %v", refusedBatch.Status, spanAttr(refusedBatch, AttrAccepted))
+	}
+	for _, s := range produces {
+		if got := spanAttr(s, AttrPath).AsString(); got != "live" && got != "replay" {
+			t.Errorf("produce path %q, want live or replay", got)
+		}
+		if spanAttr(s, AttrBytes).AsInt64() <= 0 || spanAttr(s, attribute.Key("messaging.destination.name")).AsString() != testTopic {
+			t.Errorf("produce span attributes %v", s.Attributes)
+		}
+	}
+}
+
+// TestTracingOffByDefault: without a provider, spans are not recorded.
+func TestTracingOffByDefault(t *testing.T) {
+	t.Parallel()
+	_, span := tracer(nil).Start(context.Background(), SpanBatch)
+	defer span.End()
+	if span.IsRecording() {
+		t.Error("the default tracer records spans")
+	}
+}
