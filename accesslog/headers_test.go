@@ -132,4 +132,3 @@ func TestHeaderBytesLimitHits(t *testing.T) {
 		t.Errorf("header_bytes limit hits = %v, want 3", hits)
 	}
 }
-
