@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkObserve measures classification plus accounting per record, from
@@ -122,5 +124,30 @@ func BenchmarkSeriesMemory(b *testing.B) {
 		b.ReportMetric(bytes/1e4, "B/route-series")
 		b.ReportMetric(bytes/(1<<20), "MiB/10k-routes")
 		runtime.KeepAlive(tr)
+	}
+}
+
+// BenchmarkScrape is one /metrics scrape of 200 services with 50 routes
+// each: counters, histograms, budgets and burn rates, all computed then.
+func BenchmarkScrape(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	clk := &fakeClock{now: start}
+	tr, err := New(Config{Catalog: testCatalog(), Now: clk.Now, Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := Observation{Time: start, Path: "/", Status: 200, GRPCStatus: -1}
+	for s := 0; s < 200; s++ {
+		o.Service = fmt.Sprintf("svc%d", s)
+		for r := 0; r < 50; r++ {
+			o.Route = fmt.Sprintf("route%d", r)
+			tr.Observe(&o)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

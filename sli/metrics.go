@@ -87,9 +87,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		upper[i] = b.Seconds()
 	}
 	for _, s := range t.sortedServices() {
-		st := s.state(now)
+		s.mu.Lock()
+		routes, spills := s.routeStates(), s.spills
+		s.mu.Unlock()
 		hasLat := s.slos.Latency != nil
-		for _, r := range st.Routes {
+		for _, r := range routes {
 			if s.slos.Availability != nil {
 				ch <- prometheus.MustNewConstMetric(m.requests, prometheus.CounterValue, float64(r.Availability.Total), s.name, r.Route, Availability)
 				ch <- prometheus.MustNewConstMetric(m.errors, prometheus.CounterValue, float64(r.Availability.Bad), s.name, r.Route, Availability)
@@ -111,8 +113,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstHistogram(m.duration, cum, float64(r.HistSumUs)/1e6, buckets, s.name, r.Route)
 		}
-		if st.RouteSpills > 0 {
-			ch <- prometheus.MustNewConstMetric(m.routeOverflow, prometheus.CounterValue, float64(st.RouteSpills), s.name)
+		if spills > 0 {
+			ch <- prometheus.MustNewConstMetric(m.routeOverflow, prometheus.CounterValue, float64(spills), s.name)
 		}
 		for _, x := range s.statuses(now, t) {
 			ch <- prometheus.MustNewConstMetric(m.budget, prometheus.GaugeValue, x.ErrorBudgetRemaining, s.name, x.SLO)

@@ -140,16 +140,11 @@ func (t *Tracker) State() *State {
 	return st
 }
 
-// state copies the service's state as of Unix second now. Folding the fine
-// tier up to now first makes the result independent of when each entry
-// arrived, so states of trackers that saw parts of a stream add up.
-func (s *service) state(now int64) ServiceState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceFine(now / fineRes)
-	ss := ServiceState{Name: s.name, RouteSpills: s.spills, Routes: make([]RouteState, 0, len(s.routes))}
+// routeStates copies the route counters, by route. The caller holds s.mu.
+func (s *service) routeStates() []RouteState {
+	out := make([]RouteState, 0, len(s.routes))
 	for name, r := range s.routes {
-		ss.Routes = append(ss.Routes, RouteState{
+		out = append(out, RouteState{
 			Route:        name,
 			Availability: r.avail,
 			Latency:      r.lat,
@@ -157,7 +152,18 @@ func (s *service) state(now int64) ServiceState {
 			HistSumUs:    r.histSumUs,
 		})
 	}
-	slices.SortFunc(ss.Routes, func(a, b RouteState) int { return strings.Compare(a.Route, b.Route) })
+	slices.SortFunc(out, func(a, b RouteState) int { return strings.Compare(a.Route, b.Route) })
+	return out
+}
+
+// state copies the service's state as of Unix second now. Folding the fine
+// tier up to now first makes the result independent of when each entry
+// arrived, so states of trackers that saw parts of a stream add up.
+func (s *service) state(now int64) ServiceState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceFine(now / fineRes)
+	ss := ServiceState{Name: s.name, RouteSpills: s.spills, Routes: s.routeStates()}
 	for ti := range s.rings {
 		rg := &s.rings[ti]
 		res := int64(tiers[ti].res / time.Second)
