@@ -83,11 +83,11 @@ type hline struct {
 }
 
 // timeChart lays out series over [from, to] with a y axis from 0 to a
-// round number above the data and the reference lines.
-func timeChart(id, title, desc string, from, to int64, series []timeSeries, refs []hline, yfmt func(float64) string) chart {
+// round number above the data, the reference lines and minTop.
+func timeChart(id, title, desc string, from, to int64, series []timeSeries, refs []hline, minTop float64, yfmt func(float64) string) chart {
 	c := newChart(id, title)
 	c.Desc = desc
-	top := 0.0
+	top := minTop
 	points := 0
 	for _, s := range series {
 		for _, v := range s.V {
@@ -140,6 +140,10 @@ func timeChart(id, title, desc string, from, to int64, series []timeSeries, refs
 		v := top * float64(i) / 4
 		c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: yfmt(v)})
 	}
+	layout := "15:04"
+	if to-from < 20*60 {
+		layout = "15:04:05"
+	}
 	for i := 0; i <= 4; i++ {
 		t := from + (to-from)*int64(i)/4
 		anchor := "middle"
@@ -149,7 +153,7 @@ func timeChart(id, title, desc string, from, to int64, series []timeSeries, refs
 		case 4:
 			anchor = "end"
 		}
-		c.XTicks = append(c.XTicks, tick{Pos: x(t), Label: time.Unix(t, 0).UTC().Format("15:04"), Anchor: anchor})
+		c.XTicks = append(c.XTicks, tick{Pos: x(t), Label: time.Unix(t, 0).UTC().Format(layout), Anchor: anchor})
 	}
 	return c
 }

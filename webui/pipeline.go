@@ -144,7 +144,11 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request) {
 		samples = append(samples, pipelineSample{T: now.Unix(), Metrics: m})
 	}
 	v.Rate = recentRate(samples, now.Unix()-60)
-	v.Records, v.Spool = pipelineCharts(samples, now.Add(-u.history.length).Unix(), now.Unix())
+	from := now.Add(-u.history.length).Unix()
+	if len(samples) > 0 {
+		from = max(from, samples[0].T)
+	}
+	v.Records, v.Spool = pipelineCharts(samples, from, now.Unix())
 	u.render(w, http.StatusOK, pagePipeline, p)
 }
 
@@ -208,8 +212,8 @@ func pipelineCharts(samples []pipelineSample, from, to int64) (records, spool ch
 			lines = append(lines, ts)
 		}
 	}
-	records = timeChart("records", "Records per second", "Records accepted, produced to Kafka, failed to produce and dropped, per second between samples.", from, to, lines, nil, formatRate)
-	spool = timeChart("spool", "Spool bytes", "Bytes of undelivered records waiting in the spool.", from, to, []timeSeries{sp}, nil, formatBytes)
+	records = timeChart("records", "Records per second", "Records accepted, produced to Kafka, failed to produce and dropped, per second between samples.", from, to, lines, nil, 1, formatRate)
+	spool = timeChart("spool", "Spool bytes", "Bytes of undelivered records waiting in the spool.", from, to, []timeSeries{sp}, nil, 1024, formatBytes)
 	if len(samples) < 2 {
 		records.Empty = "Collecting: alsd samples its counters every few seconds."
 	}

@@ -273,7 +273,7 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 	}
 	d.Budget = timeChart(id+"-budget", "Error budget left (30d window), sampled since alsd started",
 		"Error budget left of the "+s.SLO+" SLO as alsd sampled it every "+u.cfg.SampleInterval.String()+"; now "+d.Row.BudgetText+".",
-		from, now.Unix(), []timeSeries{ts}, nil, func(v float64) string { return formatPercent(v, 0) })
+		from, now.Unix(), []timeSeries{ts}, nil, 1, func(v float64) string { return formatPercent(v, 0) })
 	if len(pts) < 2 {
 		d.Budget.Empty = "Collecting: alsd samples the budget every " + u.cfg.SampleInterval.String() + "."
 	}
@@ -308,13 +308,13 @@ func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time,
 	}
 	rate = timeChart(id+"-rate", "Requests per second, last 6h",
 		"Requests counted for the "+s.SLO+" SLO and bad ones, per second, averaged over 2-minute slots.",
-		first, end, []timeSeries{req, bad}, nil, formatRate)
+		first, end, []timeSeries{req, bad}, nil, 0.1, formatRate)
 	ratio = timeChart(id+"-ratio", "Bad ratio per 2 minutes, last 6h",
 		"Share of bad events per 2-minute slot against the "+formatPercent(allowed, 3)+" the objective allows; gaps have no traffic.",
 		first, end, []timeSeries{share}, []hline{
 			{Value: allowed, Class: "ref-budget", Label: "allowed (burn 1×)"},
 			{Value: allowed * 14.4, Class: "ref-page", Label: "page (14.4×)"},
-		}, func(v float64) string { return formatPercent(v, 2) })
+		}, 0, func(v float64) string { return formatPercent(v, 2) })
 	if sum(req.V) == 0 {
 		rate.Empty, ratio.Empty = "No traffic in the last 6 hours.", "No traffic in the last 6 hours."
 	}
