@@ -52,6 +52,10 @@ func TestExitCodes(t *testing.T) {
 		{"missing catalog", []string{"--catalog", filepath.Join(dir, "none.yaml")}, nil, exitUsage, "none.yaml"},
 		{"report without subject", []string{"report"}, nil, exitUsage, "cookies|slo"},
 		{"diff needs two files", []string{"report", "cookies", "--diff", "a.json"}, nil, exitUsage, "--diff"},
+		{"allowed-sans without client CA", []string{"--allowed-sans", "a.example.com"}, nil, exitUsage, "--allowed-sans needs --tls-client-ca"},
+		{"cert without key", []string{"--tls-cert", filepath.Join(dir, "tls.crt")}, nil, exitUsage, "--tls-key"},
+		{"unreadable cert", []string{"--tls-cert", filepath.Join(dir, "none.crt"), "--tls-key", bad}, nil, exitUsage, "none.crt"},
+		{"bad header cap", []string{"--max-header-bytes", "8 kilobytes"}, nil, exitUsage, "max-header-bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

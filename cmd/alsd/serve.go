@@ -24,6 +24,7 @@ import (
 	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/sli"
+	"github.com/meshtel/meshtel/webui"
 )
 
 // serveConfig is the sink's command line (SPEC §1).
@@ -45,6 +46,7 @@ type serveConfig struct {
 	demo            bool
 	demoRate        float64
 	logLevel        string
+	hardening       // TLS, header cap, self-tracing: tls.go
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -68,6 +70,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.demo, "demo", false, "run with an embedded Kafka broker, the demo catalog and simulated Envoys, printing a live summary")
 	fs.Float64Var(&c.demoRate, "demo-rate", 2000, "entries per second the demo's simulated Envoys send; 0: none (drive the demo with alsd simulate)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.hardening.register(fs)
 	return fs, c
 }
 
@@ -81,6 +84,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := cfg.hardening.validate(); err != nil {
+		return usageError{err}
 	}
 	enc, err := accesslog.ParseEncoding(cfg.encoding)
 	if err != nil {
@@ -120,9 +126,11 @@ type pipeline struct {
 	sink      *accesslog.Sink
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
+	ui        *webui.UI
 	stages    *stages
 	alsLis    net.Listener
 	admLis    net.Listener
+	tls       *accesslog.TLS // nil: plaintext
 }
 
 func (p *pipeline) run(ctx context.Context) error {
@@ -160,6 +168,11 @@ func (p *pipeline) run(ctx context.Context) error {
 		return usageError{fmt.Errorf("cookies: %w", err)}
 	}
 	p.stages = newStages(p.cat, p.tracker, p.inventory)
+	p.ui, err = webui.New(webui.Config{SLO: p.tracker.Snapshot, SLOState: p.tracker.State, Cookies: p.inventory.Snapshot,
+		Catalog: p.cat, Gatherer: p.reg, Logger: p.log})
+	if err != nil {
+		return err
+	}
 
 	if len(cfg.brokers) > 0 {
 		p.sink, err = accesslog.NewSink(accesslog.SinkConfig{
@@ -190,6 +203,11 @@ func (p *pipeline) run(ctx context.Context) error {
 	if p.sink != nil {
 		serverCfg.Sink = p.sink
 	}
+	stopHardening, err := p.harden(&serverCfg)
+	if err != nil {
+		return err
+	}
+	defer stopHardening()
 	p.server, err = accesslog.NewServer(serverCfg)
 	if err != nil {
 		return err
@@ -239,12 +257,13 @@ func (p *pipeline) run(ctx context.Context) error {
 	stagesDone.Add(2)
 	goRun("sli", func() error { defer stagesDone.Done(); return p.tracker.Run(stageCtx) })
 	goRun("cookies", func() error { defer stagesDone.Done(); return p.inventory.Run(stageCtx) })
+	goRun("webui", func() error { return p.ui.Run(stageCtx) })
 	serverDone := make(chan struct{})
 	goRun("als server", func() error { defer close(serverDone); return p.server.Serve(serverCtx, p.alsLis) })
 	for i := 0; !p.server.Ready() && i < 1000; i++ {
 		time.Sleep(time.Millisecond)
 	}
-	p.log.Warn("the ALS listener is plaintext and unauthenticated: anyone who can reach it can send access logs", "addr", p.alsLis.Addr().String())
+	p.warnListener()
 	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", "http://"+p.admLis.Addr().String(),
 		"kafka", strings.Join(cfg.brokers, ","), "topic", cfg.topic, "encoding", p.enc.String(), "catalog_services", len(p.cat.Services))
 
@@ -328,5 +347,6 @@ func (p *pipeline) adminMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", p.ui.Handler())
 	return mux
 }
