@@ -1,0 +1,565 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/meshtel/meshtel/accesslog"
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/sli"
+)
+
+// Defaults of Config.
+const (
+	DefaultTopic              = "mesh.accesslog.v1"
+	DefaultStateTopic         = "mesh.alsd.state.v1"
+	DefaultGroup              = "meshtel-aggregate"
+	DefaultSessionTimeout     = 10 * time.Second
+	DefaultCheckpointInterval = 5 * time.Second
+)
+
+// Config configures an Aggregator. Brokers is required; every other zero
+// field takes the default its comment names.
+type Config struct {
+	// Brokers are the Kafka bootstrap addresses, host:port.
+	Brokers []string
+	// Topic is the record topic to consume. Default DefaultTopic.
+	Topic string
+	// StateTopic is the compacted topic of partition checkpoints, created
+	// when missing. Default DefaultStateTopic.
+	StateTopic string
+	// StateReplicationFactor is the replication factor StateTopic is
+	// created with. Default -1: the broker's default.replication.factor.
+	StateReplicationFactor int
+	// Group is the consumer group. Default DefaultGroup.
+	Group string
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member before moving its partitions elsewhere. Default
+	// DefaultSessionTimeout; brokers refuse values below their
+	// group.min.session.timeout.ms (6s by default).
+	SessionTimeout time.Duration
+	// CheckpointInterval is how often each owned partition's state is
+	// written to StateTopic when it has consumed something. Records
+	// consumed since the last checkpoint are consumed again after a crash
+	// (not counted twice: the state they were counted in is lost with the
+	// crash). Default DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// Catalog gives SLOs and health-check paths: outcomes are derived
+	// again here, whatever the ingester wrote. Default catalog.Empty().
+	Catalog *catalog.Catalog
+	// Dialer makes the consumer group's and readers' connections (TLS,
+	// SASL). Default kafka.DefaultDialer.
+	Dialer *kafka.Dialer
+	// Transport makes the checkpoint writer's and admin client's
+	// connections. Default kafka.DefaultTransport.
+	Transport kafka.RoundTripper
+	// Registerer receives the aggregator's own metrics. Nil: none.
+	Registerer prometheus.Registerer
+	// Now is the clock of the SLI and cookie state. Default time.Now.
+	Now func() time.Time
+	// Logger receives rebalances, restores and errors. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Aggregator consumes the record topic as one member of a consumer group
+// and keeps SLI and cookie state for each partition it owns. Create it
+// with New, run it with Run, read it with the Report and Handler methods.
+type Aggregator struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	client  *kafka.Client
+	writer  *kafka.Writer
+
+	partitions atomic.Int64 // of the record topic, once known
+
+	mu       sync.Mutex
+	joined   bool               // a generation has been assigned
+	assigned []int              // partitions of the current generation
+	owned    map[int]*partition // restored partitions being consumed
+	member   string
+
+	// crashed makes Run stop without final checkpoints and without
+	// leaving the group, as a SIGKILL would (tests only).
+	crashed atomic.Bool
+	// afterCheckpoint, when set, runs between writing a checkpoint and
+	// committing the group offset (tests only).
+	afterCheckpoint func(p int)
+
+	runMu     sync.Mutex
+	cancelRun context.CancelFunc
+	runDone   chan struct{}
+	closeOnce sync.Once
+}
+
+// partition is the state of one owned record partition.
+type partition struct {
+	id        int
+	tracker   *sli.Tracker
+	inventory *cookies.Inventory
+	next      atomic.Int64 // offset of the first record not in the state
+	saved     int64        // next as of the last checkpoint
+	lag       prometheus.Gauge
+	rec       accesslog.Record
+}
+
+// New checks cfg and returns an Aggregator. It does not connect: Run does.
+func New(cfg Config) (*Aggregator, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("aggregate: no kafka brokers")
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = DefaultTopic
+	}
+	if cfg.StateTopic == "" {
+		cfg.StateTopic = DefaultStateTopic
+	}
+	if cfg.StateTopic == cfg.Topic {
+		return nil, fmt.Errorf("aggregate: state topic %q is the record topic", cfg.StateTopic)
+	}
+	if cfg.StateReplicationFactor == 0 {
+		cfg.StateReplicationFactor = -1
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if cfg.Catalog == nil {
+		cfg.Catalog = catalog.Empty()
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = kafka.DefaultDialer
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// Check the catalog's objectives now rather than at the first
+	// assignment.
+	if _, err := sli.New(sli.Config{Catalog: cfg.Catalog, Now: cfg.Now, Logger: cfg.Logger}); err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	a := &Aggregator{cfg: cfg, log: cfg.Logger, metrics: m, owned: map[int]*partition{}}
+	a.client = &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Transport}
+	a.writer = &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.StateTopic,
+		Balancer:     keyPartition{},
+		RequiredAcks: kafka.RequireAll,
+		Compression:  kafka.Zstd,
+		BatchSize:    1, // one checkpoint is one batch: nothing to wait for
+		BatchBytes:   maxMessageBytes,
+		MaxAttempts:  5,
+		WriteTimeout: 10 * time.Second,
+		Transport:    cfg.Transport,
+	}
+	return a, nil
+}
+
+// Run joins the consumer group and consumes until ctx ends, then writes a
+// last checkpoint of every owned partition, commits and leaves the group.
+// It returns an error when it cannot start (the record topic is missing,
+// the state topic cannot be created), not for errors it recovers from.
+func (a *Aggregator) Run(ctx context.Context) error {
+	a.runMu.Lock()
+	if a.runDone != nil {
+		a.runMu.Unlock()
+		return errors.New("aggregate: Run called twice or after Close")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.cancelRun, a.runDone = cancel, make(chan struct{})
+	done := a.runDone
+	a.runMu.Unlock()
+	defer close(done)
+	defer cancel()
+
+	n, err := a.ensureStateTopic(ctx)
+	if err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	a.partitions.Store(int64(n))
+	hb := max(a.cfg.SessionTimeout/10, 100*time.Millisecond)
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                a.cfg.Group,
+		Brokers:           a.cfg.Brokers,
+		Dialer:            a.cfg.Dialer,
+		Topics:            []string{a.cfg.Topic},
+		HeartbeatInterval: hb,
+		SessionTimeout:    a.cfg.SessionTimeout,
+		RebalanceTimeout:  a.cfg.SessionTimeout,
+		JoinGroupBackoff:  time.Second,
+		StartOffset:       kafka.FirstOffset,
+		Logger:            kafka.LoggerFunc(a.kafkaDebug),
+		ErrorLogger:       kafka.LoggerFunc(a.kafkaLog),
+	})
+	if err != nil {
+		return fmt.Errorf("aggregate: consumer group %q: %w", a.cfg.Group, err)
+	}
+	var wg sync.WaitGroup
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			a.log.Warn("consumer group: no generation yet", "group", a.cfg.Group, "err", err)
+			continue
+		}
+		a.startGeneration(ctx, gen, &wg)
+	}
+	if a.crashed.Load() {
+		return nil // a SIGKILL runs no deferred work; neither do we
+	}
+	// Partitions checkpoint as they see ctx end; then leave, so that the
+	// next owners start at once instead of after the session timeout.
+	wg.Wait()
+	cg.Close()
+	a.writer.Close()
+	return nil
+}
+
+// startGeneration starts consuming every partition gen assigns to us.
+func (a *Aggregator) startGeneration(ctx context.Context, gen *kafka.Generation, wg *sync.WaitGroup) {
+	var ids []int
+	for _, pa := range gen.Assignments[a.cfg.Topic] {
+		ids = append(ids, pa.ID)
+	}
+	slices.Sort(ids)
+	a.mu.Lock()
+	a.joined, a.assigned, a.member = true, ids, gen.MemberID
+	a.mu.Unlock()
+	a.metrics.rebalances.Inc()
+	a.log.Info("consumer group generation", "group", a.cfg.Group, "generation", gen.ID, "member", gen.MemberID, "partitions", ids)
+	for _, p := range ids {
+		wg.Add(1)
+		gen.Start(func(gctx context.Context) {
+			defer wg.Done()
+			// The partition stops when the generation ends (rebalance)
+			// or when Run's ctx does (shutdown).
+			pctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stop := context.AfterFunc(gctx, cancel)
+			defer stop()
+			a.consume(pctx, gen, p)
+		})
+	}
+}
+
+// consume restores partition p and consumes it until ctx ends.
+func (a *Aggregator) consume(ctx context.Context, gen *kafka.Generation, p int) {
+	start := time.Now()
+	pt, err := a.restore(ctx, p)
+	if err != nil {
+		return // ctx ended while restoring
+	}
+	a.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     a.cfg.Brokers,
+		Topic:       a.cfg.Topic,
+		Partition:   p,
+		Dialer:      a.cfg.Dialer,
+		MinBytes:    1,
+		MaxBytes:    16 << 20,
+		MaxWait:     250 * time.Millisecond,
+		Logger:      kafka.LoggerFunc(a.kafkaDebug),
+		ErrorLogger: kafka.LoggerFunc(a.kafkaLog),
+	})
+	defer r.Close()
+	// Without a checkpoint next is 0: everything the topic still holds
+	// counts (the reader skips ahead to the log start when retention
+	// removed offset 0).
+	from := pt.next.Load()
+	if err := r.SetOffset(from); err != nil {
+		a.log.Error("seek", "partition", p, "offset", from, "err", err)
+		return
+	}
+	a.own(pt)
+	defer a.disown(pt)
+
+	for {
+		due, cancel := context.WithTimeout(ctx, a.cfg.CheckpointInterval)
+		for {
+			m, err := r.FetchMessage(due)
+			if err != nil {
+				if due.Err() == nil {
+					a.log.Warn("read records", "topic", a.cfg.Topic, "partition", p, "err", err)
+				}
+				break
+			}
+			a.apply(pt, &m)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			if !a.crashed.Load() {
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				a.checkpoint(wctx, gen, pt)
+				cancel()
+			}
+			return
+		}
+		a.checkpoint(ctx, gen, pt)
+	}
+}
+
+// apply accounts one record of partition pt. Only pt's goroutine calls
+// it, so the state and pt.next always agree.
+func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
+	pt.lag.Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
+	defer pt.next.Store(m.Offset + 1)
+	if isProto(m.Headers) {
+		a.metrics.skipped.WithLabelValues(reasonProto).Inc()
+		return
+	}
+	r := &pt.rec
+	if err := accesslog.ParseJSON(m.Value, r); err != nil {
+		a.metrics.skipped.WithLabelValues(reasonDecode).Inc()
+		a.log.Debug("record skipped", "partition", pt.id, "offset", m.Offset, "err", err)
+		return
+	}
+	a.metrics.records.Inc()
+	o := observation(r)
+	pt.tracker.Observe(&o)
+	// Cookies count from final entries only, as in the all-in-one alsd.
+	if !r.Intermediate && len(r.Cookies) > 0 {
+		pt.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, nil)
+	}
+}
+
+// isProto reports whether a record was produced with --kafka-encoding=proto.
+func isProto(headers []kafka.Header) bool {
+	for _, h := range headers {
+		if strings.EqualFold(h.Key, "content-type") {
+			return strings.HasPrefix(string(h.Value), "application/x-protobuf")
+		}
+	}
+	return false
+}
+
+// observation is the SLI engine's view of a record: the outcome is derived
+// from these fields, never taken from the record's own outcome.
+func observation(r *accesslog.Record) sli.Observation {
+	o := sli.Observation{
+		Time:          r.Time,
+		Service:       r.Service,
+		Route:         r.RouteName,
+		TCP:           r.Kind == accesslog.TCP,
+		Method:        r.Method,
+		Path:          r.Path,
+		Status:        r.Status,
+		GRPCStatus:    r.GRPCStatus,
+		ResponseFlags: r.ResponseFlags,
+		Intermediate:  r.Intermediate,
+		Direction:     r.Direction.String(),
+	}
+	if r.HasDuration {
+		o.Duration = time.Duration(r.DurationMs * float64(time.Millisecond))
+	}
+	return o
+}
+
+// restore builds partition p's state from its newest checkpoint. It retries
+// Kafka errors until ctx ends.
+func (a *Aggregator) restore(ctx context.Context, p int) (*partition, error) {
+	for attempt := 0; ; attempt++ {
+		pt, err := a.restoreOnce(ctx, p)
+		if err == nil {
+			return pt, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		a.log.Warn("restore failed; retrying", "partition", p, "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 2*time.Second)):
+		}
+	}
+}
+
+func (a *Aggregator) restoreOnce(ctx context.Context, p int) (*partition, error) {
+	pt, err := a.newPartition(p)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.latestCheckpoint(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		a.log.Info("no checkpoint: partition starts from its first record", "partition", p)
+		return pt, nil
+	}
+	var st sli.State
+	if err := st.UnmarshalBinary(c.SLI); err != nil {
+		return nil, fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+	}
+	// MergeState takes nothing from a bad state, and pt is dropped then.
+	if err := pt.inventory.MergeState(c.Cookies); err != nil {
+		return nil, fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+	}
+	pt.tracker.Add(&st)
+	pt.next.Store(c.NextOffset)
+	pt.saved = c.NextOffset
+	a.log.Info("partition restored", "partition", p, "next_offset", c.NextOffset, "saved_at", c.SavedAt, "by", c.Member)
+	return pt, nil
+}
+
+func (a *Aggregator) newPartition(p int) (*partition, error) {
+	t, err := sli.New(sli.Config{Catalog: a.cfg.Catalog, Now: a.cfg.Now, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	inv, err := cookies.New(cookies.Config{Catalog: a.cfg.Catalog, Now: a.cfg.Now, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	return &partition{id: p, tracker: t, inventory: inv, lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}, nil
+}
+
+// checkpoint writes pt's state with its next offset, when it has consumed
+// anything since the last one, then commits the offset to the group for
+// lag monitoring. Errors are logged and counted: the next interval retries.
+func (a *Aggregator) checkpoint(ctx context.Context, gen *kafka.Generation, pt *partition) {
+	next := pt.next.Load()
+	if next == pt.saved {
+		return
+	}
+	st, err := pt.tracker.State().MarshalBinary()
+	if err == nil {
+		var ck []byte
+		if ck, err = pt.inventory.MarshalBinary(); err == nil {
+			a.mu.Lock()
+			member := a.member
+			a.mu.Unlock()
+			c := &checkpoint{
+				checkpointHeader: checkpointHeader{Topic: a.cfg.Topic, Partition: pt.id, NextOffset: next, SavedAt: a.cfg.Now().UTC(), Member: member},
+				SLI:              st,
+				Cookies:          ck,
+			}
+			err = a.writeCheckpoint(ctx, c)
+		}
+	}
+	if err != nil {
+		a.metrics.checkpoints.WithLabelValues("error").Inc()
+		a.log.Error("checkpoint failed", "partition", pt.id, "next_offset", next, "err", err)
+		return
+	}
+	a.metrics.checkpoints.WithLabelValues("ok").Inc()
+	pt.saved = next
+	if a.afterCheckpoint != nil {
+		a.afterCheckpoint(pt.id)
+	}
+	if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {pt.id: next}}); err != nil {
+		a.log.Debug("commit offset", "partition", pt.id, "offset", next, "err", err)
+	}
+}
+
+func (a *Aggregator) own(pt *partition) {
+	a.mu.Lock()
+	a.owned[pt.id] = pt
+	n := len(a.owned)
+	a.mu.Unlock()
+	a.metrics.owned.Set(float64(n))
+}
+
+func (a *Aggregator) disown(pt *partition) {
+	a.mu.Lock()
+	delete(a.owned, pt.id)
+	n := len(a.owned)
+	a.mu.Unlock()
+	a.metrics.owned.Set(float64(n))
+	// Another member reports this partition's lag now.
+	a.metrics.lag.DeleteLabelValues(strconv.Itoa(pt.id))
+}
+
+// Ready reports whether the aggregator serves complete state for what it
+// owns: false before it joined the group and while any partition assigned
+// to it is still being restored. The text says which.
+func (a *Aggregator) Ready() (bool, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.joined {
+		return false, fmt.Sprintf("joining consumer group %q", a.cfg.Group)
+	}
+	var restoring []int
+	for _, p := range a.assigned {
+		if a.owned[p] == nil {
+			restoring = append(restoring, p)
+		}
+	}
+	if len(restoring) > 0 {
+		return false, fmt.Sprintf("restoring partitions %v of %q", restoring, a.cfg.Topic)
+	}
+	return true, fmt.Sprintf("consuming partitions %v of %q in group %q", a.assigned, a.cfg.Topic, a.cfg.Group)
+}
+
+// Partitions returns the record partitions whose state the aggregator
+// holds now, ascending.
+func (a *Aggregator) Partitions() []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := make([]int, 0, len(a.owned))
+	for p := range a.owned {
+		ids = append(ids, p)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Close stops Run, waiting for its final checkpoints. It is safe to call
+// more than once and without Run.
+func (a *Aggregator) Close() error {
+	a.closeOnce.Do(func() {
+		a.runMu.Lock()
+		cancel, done := a.cancelRun, a.runDone
+		if done == nil {
+			a.runDone = make(chan struct{}) // a later Run refuses to start
+			close(a.runDone)
+		}
+		a.runMu.Unlock()
+		if cancel != nil {
+			cancel()
+			<-done
+		}
+	})
+	return nil
+}
+
+// kafkaLog and kafkaDebug route kafka-go's printf logging to slog.
+func (a *Aggregator) kafkaLog(format string, args ...any) {
+	a.log.Warn("kafka: " + fmt.Sprintf(format, args...))
+}
+
+func (a *Aggregator) kafkaDebug(format string, args ...any) {
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		a.log.Debug("kafka: " + fmt.Sprintf(format, args...))
+	}
+}
+
+var _ io.Closer = (*Aggregator)(nil)
