@@ -17,9 +17,9 @@ import (
 // scripts/kafka/kafka in the module that contains the working directory.
 const ScriptEnvVar = "MESHTEL_KAFKA_SCRIPT"
 
-// scriptTimeout bounds one script run: a cold fetch downloads about 40 MB of
-// jars from Maven Central, and a broker start on a busy 2-core machine takes
-// several seconds.
+// scriptTimeout bounds one script run: a cold fetch downloads about 65 MB
+// from Maven Central, and a broker start on a busy 2-core machine has taken
+// up to a minute (the script gives up on a start after 3).
 const scriptTimeout = 5 * time.Minute
 
 // Real starts a single-node Apache Kafka (KRaft broker+controller) in a
@@ -36,16 +36,15 @@ func Real(t testing.TB) *Broker {
 		t.Fatalf("kafkatest: %v", err)
 	}
 	r := &realBroker{script: script, dir: t.TempDir()}
-	runScript(t, script, "fetch")
-	r.start(t)
-	b := &Broker{Addr: r.addr, impl: r}
 	t.Cleanup(func() {
 		if t.Failed() {
 			r.logTail(t, 40)
 		}
 		r.stop(t)
 	})
-	return b
+	runScript(t, script, "fetch")
+	r.start(t)
+	return &Broker{Addr: r.addr, impl: r}
 }
 
 type realBroker struct {
