@@ -151,6 +151,12 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		s.log.Info("spool holds undelivered records from an earlier run; replaying them first", "bytes", b)
 	}
 	s.m.spoolBytes.Set(float64(sp.Bytes()))
+	if cfg.Transport == nil {
+		// kafka-go caches metadata for 6s by default; a broker shutting
+		// down reports its partitions leaderless, and a stale cache would
+		// fail writes for that long after it is back.
+		cfg.Transport = &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
+	}
 	s.w = &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.Topic,
