@@ -1,0 +1,506 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/meshtel/meshtel/accesslog"
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/examples"
+	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/sli"
+)
+
+const (
+	testTopic      = "mesh.accesslog.v1"
+	testPartitions = 6
+	// sessionTimeout is the shortest brokers accept by default
+	// (group.min.session.timeout.ms).
+	sessionTimeout = 6 * time.Second
+)
+
+// now is the clock of every SLI and cookie state in these tests, so that
+// reports taken at different moments compare equal.
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func testCatalog(t testing.TB) *catalog.Catalog {
+	t.Helper()
+	c, err := catalog.Parse("examples/mesh.yaml", examples.Mesh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// killSwitch cuts an aggregator off Kafka as a SIGKILL would: its
+// connections close and new ones fail, so it can neither checkpoint nor
+// leave the group; the coordinator notices only by the session timeout.
+type killSwitch struct {
+	mu    sync.Mutex
+	dead  bool
+	conns []net.Conn
+}
+
+func (k *killSwitch) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.dead {
+		return nil, errors.New("killed")
+	}
+	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
+	if err == nil {
+		k.conns = append(k.conns, c)
+	}
+	return c, err
+}
+
+func (k *killSwitch) kill() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.dead = true
+	for _, c := range k.conns {
+		c.Close()
+	}
+}
+
+// member is one running aggregator of a test.
+type member struct {
+	*Aggregator
+	ks     *killSwitch
+	cancel context.CancelFunc
+	done   chan error
+	reg    *prometheus.Registry
+}
+
+func startMember(t *testing.T, addr string, cat *catalog.Catalog, interval time.Duration, setup func(*Aggregator)) *member {
+	t.Helper()
+	ks := &killSwitch{}
+	reg := prometheus.NewRegistry()
+	a, err := New(Config{
+		Brokers:            []string{addr},
+		Topic:              testTopic,
+		Group:              "test-aggregate",
+		SessionTimeout:     sessionTimeout,
+		CheckpointInterval: interval,
+		Catalog:            cat,
+		Dialer:             &kafka.Dialer{Timeout: 5 * time.Second, DialFunc: ks.dial},
+		Transport:          &kafka.Transport{Dial: ks.dial},
+		Registerer:         reg,
+		Now:                func() time.Time { return now },
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(a)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &member{Aggregator: a, ks: ks, cancel: cancel, done: make(chan error, 1), reg: reg}
+	go func() { m.done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		if !a.crashed.Load() {
+			cancel()
+			<-m.done
+		}
+	})
+	return m
+}
+
+// crash stops m as SIGKILL would: no final checkpoint, no leave.
+func (m *member) crash() {
+	m.crashed.Store(true)
+	m.ks.kill()
+	m.cancel()
+}
+
+// workload makes n records of a mix of services and outcomes. Every
+// record's outcome field says "good": aggregators must derive outcomes
+// themselves.
+func workload(seed uint64, n int) []*accesslog.Record {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	services := []string{"my_website", "checkout", "payments", "some_service", "redis_cache", "legacy-billing"}
+	paths := []string{"/", "/api/v1/cart", "/status", "/healthz", "/ready", "/pay"}
+	routes := []string{"default", "api", "static"}
+	var out []*accesslog.Record
+	for i := range n {
+		svc := services[rng.IntN(len(services))]
+		r := &accesslog.Record{
+			Time:        now.Add(-time.Duration(rng.IntN(3600)+1) * time.Second),
+			Service:     svc,
+			RouteName:   routes[rng.IntN(len(routes))],
+			Method:      "GET",
+			Authority:   "www.example.com",
+			Path:        paths[rng.IntN(len(paths))],
+			Status:      []int{200, 200, 200, 204, 404, 500, 503, 0}[rng.IntN(8)],
+			GRPCStatus:  -1,
+			DurationMs:  float64(rng.IntN(900)) + 0.25,
+			HasDuration: true,
+			Direction:   []accesslog.Direction{accesslog.Inbound, accesslog.Inbound, accesslog.Outbound, accesslog.DirectionUnknown}[rng.IntN(4)],
+			RequestID:   fmt.Sprintf("req-%d-%d", seed, i),
+			Outcome:     "good",
+		}
+		if svc == "redis_cache" {
+			r.Kind = accesslog.TCP
+		}
+		if r.Status == 0 {
+			r.ResponseFlags = []string{"UF"}
+		}
+		if rng.IntN(10) == 0 {
+			r.Intermediate = true
+		}
+		if rng.IntN(4) == 0 {
+			r.Cookies = []cookies.Observation{
+				{Name: "sid", Source: cookies.Request, ValueClass: cookies.Opaque},
+				{Name: "theme", Source: cookies.Response, Secure: rng.IntN(2) == 0, HTTPOnly: true, SameSite: "Lax",
+					MaxAgeS: 3600, HasMaxAge: true, ValueClass: cookies.Numeric},
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func produce(t *testing.T, addr string, recs []*accesslog.Record) {
+	t.Helper()
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(addr),
+		Topic:        testTopic,
+		Balancer:     &kafka.Murmur2Balancer{}, // as accesslog.Sink
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    500,
+		BatchTimeout: 5 * time.Millisecond,
+		Transport:    &kafka.Transport{},
+	}
+	defer w.Close()
+	msgs := make([]kafka.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = kafka.Message{Key: []byte(r.Service), Value: accesslog.AppendJSON(nil, r),
+			Headers: []kafka.Header{{Key: "content-type", Value: []byte("application/json")}}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// reference is the all-in-one alsd of SPEC §1: one tracker and one
+// inventory fed every record.
+type reference struct {
+	tracker   *sli.Tracker
+	inventory *cookies.Inventory
+	cat       *catalog.Catalog
+	// truth counts availability events per service by sli.Classify
+	// alone, independently of any tracker.
+	truth map[string]sli.Counts
+}
+
+func newReference(t *testing.T, cat *catalog.Catalog) *reference {
+	t.Helper()
+	tr, err := sli.New(sli.Config{Catalog: cat, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cookies.New(cookies.Config{Catalog: cat, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reference{tracker: tr, inventory: inv, cat: cat, truth: map[string]sli.Counts{}}
+}
+
+func (ref *reference) add(recs []*accesslog.Record) {
+	for _, r := range recs {
+		o := observation(r)
+		ref.tracker.Observe(&o)
+		if !r.Intermediate && len(r.Cookies) > 0 {
+			ref.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, nil)
+		}
+		hc := ""
+		if s := ref.cat.Lookup(r.Service); s != nil {
+			hc = s.HealthCheck
+		}
+		switch sli.Classify(&o, hc) {
+		case sli.Good:
+			c := ref.truth[r.Service]
+			c.Total++
+			ref.truth[r.Service] = c
+		case sli.Bad:
+			c := ref.truth[r.Service]
+			c.Total++
+			c.Bad++
+			ref.truth[r.Service] = c
+		}
+	}
+}
+
+// availability returns each service's availability counts in r.
+func availability(r sli.Report) map[string]sli.Counts {
+	out := map[string]sli.Counts{}
+	for _, s := range r.SLOs {
+		if s.SLO == sli.Availability && s.Total > 0 {
+			out[s.Service] = sli.Counts{Total: s.Total, Bad: s.Bad}
+		}
+	}
+	return out
+}
+
+func mergedSLO(t *testing.T, ms ...*member) sli.Report {
+	t.Helper()
+	var rs []sli.Report
+	for _, m := range ms {
+		r, err := m.SLOReport()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	return sli.MergeReports(rs...)
+}
+
+func mergedCookies(t *testing.T, ms ...*member) cookies.Report {
+	t.Helper()
+	var rs []cookies.Report
+	for _, m := range ms {
+		r, err := m.CookieReport()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	return cookies.MergeReports(rs...)
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s (last: %s)", what, timeout, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitOwners waits until ms are ready and own every partition between
+// them, each exactly once.
+func waitOwners(t *testing.T, timeout time.Duration, ms ...*member) {
+	t.Helper()
+	waitFor(t, timeout, "partitions owned once each", func() (bool, string) {
+		var all []int
+		var state []string
+		ready := true
+		for _, m := range ms {
+			ok, text := m.Ready()
+			ready = ready && ok
+			all = append(all, m.Partitions()...)
+			state = append(state, text)
+		}
+		slices.Sort(all)
+		want := make([]int, testPartitions)
+		for i := range want {
+			want[i] = i
+		}
+		return ready && slices.Equal(all, want), strings.Join(state, "; ")
+	})
+}
+
+func waitTotals(t *testing.T, timeout time.Duration, ref *reference, ms ...*member) {
+	t.Helper()
+	want := jsonOf(t, ref.truth)
+	waitFor(t, timeout, "per-service totals reach the ground truth", func() (bool, string) {
+		got := jsonOf(t, availability(mergedSLO(t, ms...)))
+		return got == want, got
+	})
+}
+
+// checkEqual holds the merged reports of ms to the all-in-one reference.
+func checkEqual(t *testing.T, ref *reference, ms ...*member) {
+	t.Helper()
+	if got, want := jsonOf(t, mergedSLO(t, ms...)), jsonOf(t, ref.tracker.Snapshot()); got != want {
+		t.Errorf("merged /api/slo differs from the all-in-one tracker:\n got %s\nwant %s", got, want)
+	}
+	if got, want := jsonOf(t, mergedCookies(t, ms...)), jsonOf(t, ref.inventory.Snapshot()); got != want {
+		t.Errorf("merged /api/cookies differs from the all-in-one inventory:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestRebalanceAndCrashExact runs the scale-out story on one broker: an
+// aggregator alone, a second one joining (its partitions handed over with
+// a final checkpoint), then the first one killed right after writing a
+// checkpoint and before committing the group offset, with records it had
+// consumed past its other partitions' checkpoints. Totals must equal the
+// ground truth exactly at every step, and the merged reports the
+// all-in-one reports.
+func TestRebalanceAndCrashExact(t *testing.T) {
+	t.Parallel()
+	b := kafkatest.FromEnv(t)
+	b.CreateTopic(t, testTopic, testPartitions, nil)
+	cat := testCatalog(t)
+	ref := newReference(t, cat)
+
+	var armed atomic.Bool
+	killed := make(chan time.Time, 1)
+	var a *member
+	a = startMember(t, b.Addr, cat, 300*time.Millisecond, func(agg *Aggregator) {
+		agg.afterCheckpoint = func(int) {
+			if armed.CompareAndSwap(true, false) {
+				a.crash()
+				killed <- time.Now()
+			}
+		}
+	})
+	waitOwners(t, 20*time.Second, a)
+
+	batch := workload(1, 3000)
+	produce(t, b.Addr, batch)
+	ref.add(batch)
+	waitTotals(t, 20*time.Second, ref, a)
+	checkEqual(t, ref, a)
+
+	// A second member joins: the group rebalances, a's revoked
+	// partitions are checkpointed and restored by b.
+	bm := startMember(t, b.Addr, cat, 300*time.Millisecond, nil)
+	waitOwners(t, 20*time.Second, a, bm)
+	if len(a.Partitions()) == 0 || len(bm.Partitions()) == 0 {
+		t.Fatalf("partitions not shared: a %v, b %v", a.Partitions(), bm.Partitions())
+	}
+	waitTotals(t, 10*time.Second, ref, a, bm)
+	checkEqual(t, ref, a, bm)
+
+	// a dies right after its next checkpoint, before the commit.
+	aOwned := a.Partitions()
+	armed.Store(true)
+	batch = workload(2, 3000)
+	produce(t, b.Addr, batch)
+	ref.add(batch)
+	var killedAt time.Time
+	select {
+	case killedAt = <-killed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a wrote no checkpoint after the second batch")
+	}
+	waitFor(t, 5*time.Second, "a stopped", func() (bool, string) {
+		select {
+		case err := <-a.done:
+			return err == nil, fmt.Sprint(err)
+		default:
+			return false, "running"
+		}
+	})
+	t.Logf("a owned %v when killed", aOwned)
+
+	waitOwners(t, 15*time.Second, bm)
+	failover := time.Since(killedAt)
+	t.Logf("b owns every partition %s after the kill", failover.Round(time.Millisecond))
+	if failover > 15*time.Second {
+		t.Errorf("failover took %s, want at most 15s", failover)
+	}
+	batch = workload(3, 1000)
+	produce(t, b.Addr, batch)
+	ref.add(batch)
+	waitTotals(t, 15*time.Second, ref, bm)
+	checkEqual(t, ref, bm)
+
+	// The surviving member serves the same through HTTP, and its metrics
+	// carry the lag of every partition.
+	srv := httptest.NewServer(bm.SLOHandler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got sli.Report
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, availability(got)) != jsonOf(t, ref.truth) {
+		t.Errorf("GET /api/slo totals %v, want %v", availability(got), ref.truth)
+	}
+	checkLag(t, bm, testPartitions)
+
+	// Records a consumed after its last checkpoints were consumed again
+	// by b, into the restored state: counted once all the same.
+	consumed := counter(t, a.reg, metricRecords) + counter(t, bm.reg, metricRecords)
+	t.Logf("records produced 7000, consumed %v: %v consumed twice, counted once", consumed, consumed-7000)
+	if consumed < 7000 {
+		t.Errorf("consumed %v records, fewer than the 7000 produced", consumed)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+// checkLag checks that m exports alsd_consumer_lag for n partitions, all
+// caught up.
+func checkLag(t *testing.T, m *member, n int) {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metricLag {
+			continue
+		}
+		if len(mf.GetMetric()) != n {
+			t.Errorf("%s has %d series, want %d", metricLag, len(mf.GetMetric()), n)
+		}
+		for _, s := range mf.GetMetric() {
+			if v := s.GetGauge().GetValue(); v != 0 {
+				t.Errorf("%s%v = %v, want 0", metricLag, s.GetLabel(), v)
+			}
+		}
+		return
+	}
+	t.Errorf("no %s", metricLag)
+}
