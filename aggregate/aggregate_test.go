@@ -359,13 +359,21 @@ func checkEqual(t *testing.T, ref *reference, ms ...*member) {
 
 // TestRebalanceAndCrashExact runs the scale-out story on one broker: an
 // aggregator alone, a second one joining (its partitions handed over with
-// a final checkpoint), then the first one killed right after writing a
-// checkpoint and before committing the group offset, with records it had
-// consumed past its other partitions' checkpoints. Totals must equal the
-// ground truth exactly at every step, and the merged reports the
-// all-in-one reports.
+// a final checkpoint), then the first one killed while records stream in:
+// at an arbitrary moment (it has consumed records past its checkpoints),
+// or right after writing a checkpoint and before committing the group
+// offset. Totals must equal the ground truth exactly at every step, and
+// the merged reports the all-in-one reports.
 func TestRebalanceAndCrashExact(t *testing.T) {
-	t.Parallel()
+	for _, mode := range []string{"mid-stream", "between checkpoint and commit"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testRebalanceAndCrash(t, mode == "mid-stream")
+		})
+	}
+}
+
+func testRebalanceAndCrash(t *testing.T, midStream bool) {
 	b := kafkatest.FromEnv(t)
 	b.CreateTopic(t, testTopic, testPartitions, nil)
 	cat := testCatalog(t)
@@ -374,11 +382,14 @@ func TestRebalanceAndCrashExact(t *testing.T) {
 	var armed atomic.Bool
 	killed := make(chan time.Time, 1)
 	var a *member
+	kill := func() {
+		a.crash()
+		killed <- time.Now()
+	}
 	a = startMember(t, b.Addr, cat, 300*time.Millisecond, func(agg *Aggregator) {
 		agg.afterCheckpoint = func(int) {
 			if armed.CompareAndSwap(true, false) {
-				a.crash()
-				killed <- time.Now()
+				kill()
 			}
 		}
 	})
@@ -400,12 +411,21 @@ func TestRebalanceAndCrashExact(t *testing.T) {
 	waitTotals(t, 10*time.Second, ref, a, bm)
 	checkEqual(t, ref, a, bm)
 
-	// a dies right after its next checkpoint, before the commit.
+	// Records stream in while a dies.
 	aOwned := a.Partitions()
-	armed.Store(true)
 	batch = workload(2, 3000)
-	produce(t, b.Addr, batch)
 	ref.add(batch)
+	for i := 0; i < len(batch); i += 100 {
+		produce(t, b.Addr, batch[i:i+100])
+		if i == len(batch)/2 {
+			if midStream {
+				kill()
+			} else {
+				armed.Store(true)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var killedAt time.Time
 	select {
 	case killedAt = <-killed:
