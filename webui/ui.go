@@ -285,8 +285,7 @@ func (u *UI) team(service string) string {
 	return u.cfg.Catalog.Defaults.Team
 }
 
-// teams lists the catalog's teams for the filter, plus any team the
-// services use.
+// teams lists the catalog's teams, in file order, for the filter.
 func (u *UI) teams() []string {
 	var out []string
 	for _, t := range u.cfg.Catalog.Teams {

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/net/html"
 
 	"github.com/meshtel/meshtel/cookies"
@@ -543,4 +546,25 @@ func TestSlotCounts(t *testing.T) {
 		return
 	}
 	t.Fatal("no state for my_website")
+}
+
+// TestPipelineGatherError: a failing metrics source is reported on the
+// page, which still renders.
+func TestPipelineGatherError(t *testing.T) {
+	u, err := New(Config{Gatherer: prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		return nil, errors.New("registry on fire")
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Sample() // must not record a sample from a failed gather
+	if n := len(u.history.pipeline(time.Now())); n != 0 {
+		t.Errorf("%d samples from a failed gather", n)
+	}
+	code, _, body := get(t, u.Handler(), "/pipeline")
+	doc := parseHTML(t, body)
+	alerts := find(doc, "p", "error")
+	if code != 200 || len(alerts) != 1 || !strings.Contains(text(alerts[0]), "registry on fire") {
+		t.Errorf("gather error not shown: %d", code)
+	}
 }
