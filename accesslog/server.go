@@ -218,6 +218,10 @@ func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogs
 			return status.Errorf(codes.DeadlineExceeded, "stream idle for %s", s.cfg.StreamIdleTimeout)
 		case <-s.shutdown:
 			return status.Error(codes.Unavailable, "alsd is shutting down")
+		case <-stream.Context().Done():
+			// The receiving goroutine may see the reset first and
+			// return without handing over its error.
+			return status.FromContextError(stream.Context().Err()).Err()
 		}
 	}
 }
