@@ -6,6 +6,7 @@
 //	alsd --demo               embedded Kafka, simulated Envoys, live summary
 //	alsd simulate [flags]     drive a running alsd with simulated Envoy traffic
 //	alsd report cookies|slo   render reports from running alsd instances
+//	alsd aggregate [flags]    consume Kafka in a consumer group, compute SLIs and cookies
 package main
 
 import (
@@ -45,8 +46,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = runSimulate(ctx, args[1:], stdout, stderr, getenv)
 	case len(args) > 0 && args[0] == "report":
 		err = runReport(ctx, args[1:], stdout, stderr, getenv)
+	case len(args) > 0 && args[0] == "aggregate":
+		err = runAggregate(ctx, args[1:], stdout, stderr, getenv)
 	case len(args) > 0 && !isFlag(args[0]):
-		err = usageError{fmt.Errorf("unknown command %q (commands: simulate, report; or flags only to run the sink)", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q (commands: simulate, report, aggregate; or flags only to run the sink)", args[0])}
 	default:
 		err = runServe(ctx, args, stdout, stderr, getenv)
 	}
