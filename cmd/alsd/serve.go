@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,7 @@ type serveConfig struct {
 	idleTimeout     time.Duration
 	demo            bool
 	demoRate        float64
+	compute         bool
 	logLevel        string
 	hardening       // TLS, header cap, self-tracing: tls.go
 }
@@ -70,6 +72,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.demo, "demo", false, "run with an embedded Kafka broker, the demo catalog and simulated Envoys, printing a live summary")
 	fs.Float64Var(&c.demoRate, "demo-rate", 2000, "entries per second the demo's simulated Envoys send; 0: none (drive the demo with alsd simulate)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&c.compute, "compute", true, "compute SLIs and cookie inventories here; false: only ingest (ALS to Kafka) and leave them to `alsd aggregate`")
 	c.hardening.register(fs)
 	return fs, c
 }
@@ -84,6 +87,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if !cfg.compute && (cfg.demo || len(cfg.brokers) == 0) {
+		return usageError{errors.New("--compute=false only ingests: it needs --kafka-brokers and excludes --demo")}
 	}
 	if err := cfg.hardening.validate(); err != nil {
 		return usageError{err}
@@ -147,11 +153,17 @@ func (p *pipeline) run(ctx context.Context) error {
 		defer demo.close()
 	}
 
+	// An ingest-only alsd keeps its tracker and inventory empty (no stage
+	// feeds them), unexported and unsaved: the aggregators own that state.
+	stateReg, stateDir := prometheus.Registerer(p.reg), cfg.stateDir
+	if !cfg.compute {
+		stateReg, stateDir = nil, ""
+	}
 	var err error
 	p.tracker, err = sli.New(sli.Config{
 		Catalog:    p.cat,
-		Registerer: p.reg,
-		StateDir:   cfg.stateDir,
+		Registerer: stateReg,
+		StateDir:   stateDir,
 		Logger:     p.log,
 	})
 	if err != nil {
@@ -159,8 +171,8 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	p.inventory, err = cookies.New(cookies.Config{
 		Catalog:    p.cat,
-		Registerer: p.reg,
-		StateDir:   cfg.stateDir,
+		Registerer: stateReg,
+		StateDir:   stateDir,
 		CookieDB:   cfg.cookieDB,
 		Logger:     p.log,
 	})
@@ -192,7 +204,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	serverCfg := accesslog.ServerConfig{
 		Converter:            &accesslog.Converter{Catalog: p.cat, KeepQuery: cfg.keepQuery, Classify: p.stages.classify},
 		Encoding:             p.enc,
-		Stages:               []accesslog.Stage{p.stages.observe},
+		Stages:               p.stagesFor(cfg.compute),
 		MaxStreams:           cfg.maxStreams,
 		MaxMessageBytes:      int(cfg.maxMessageBytes),
 		MaxEntriesPerMessage: cfg.maxEntries,
@@ -340,8 +352,13 @@ func (p *pipeline) adminMux() *http.ServeMux {
 		_, status := p.sink.Status()
 		fmt.Fprintln(w, status)
 	})
-	mux.Handle("GET /api/slo", p.tracker.Handler())
-	mux.Handle("GET /api/cookies", p.inventory.Handler())
+	if p.cfg.compute {
+		mux.Handle("GET /api/slo", p.tracker.Handler())
+		mux.Handle("GET /api/cookies", p.inventory.Handler())
+	} else {
+		mux.HandleFunc("GET /api/slo", ingestOnly)
+		mux.HandleFunc("GET /api/cookies", ingestOnly)
+	}
 	// Profiles, as Prometheus and the OpenTelemetry Collector serve them:
 	// the admin address is loopback by default.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -349,4 +366,23 @@ func (p *pipeline) adminMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", p.ui.Handler())
 	return mux
+}
+
+// stagesFor returns the ingest stages: none when alsd only ingests.
+func (p *pipeline) stagesFor(compute bool) []accesslog.Stage {
+	if !compute {
+		return nil
+	}
+	return []accesslog.Stage{p.stages.observe}
+}
+
+// ingestOnly answers /api/slo and /api/cookies of an alsd run with
+// --compute=false (SPEC §1): 404, and where to ask instead.
+func ingestOnly(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	json.NewEncoder(w).Encode(map[string]string{
+		"error": "this alsd runs with --compute=false (role: ingest): it keeps no SLI or cookie state; ask the aggregators (alsd aggregate)",
+		"role":  "ingest",
+	})
 }
