@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,35 @@ func TestRatioText(t *testing.T) {
 			t.Errorf("ratioText(%q) = %q, %v; want %q", objective, got, err, want)
 		}
 	}
+}
+
+// FuzzBudgetText: whatever an objective's text, the budget and the ratio
+// are exact decimals that add up to exactly 1, or an error.
+func FuzzBudgetText(f *testing.F) {
+	for _, s := range []string{"99.9", "99.95", "99", "0.001", "50", "100", "-1", "1e2", "abc", "99.9999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, objective string) {
+		budget, err := budgetText(objective)
+		if err != nil {
+			return
+		}
+		ratio, err := ratioText(objective)
+		if err != nil {
+			t.Fatalf("budget %q but ratio error %v", budget, err)
+		}
+		b, ok1 := new(big.Rat).SetString(budget)
+		r, ok2 := new(big.Rat).SetString(ratio)
+		if !ok1 || !ok2 || strings.ContainsAny(budget+ratio, "eE/") {
+			t.Fatalf("not plain decimals: %q %q", budget, ratio)
+		}
+		if b.Add(b, r).Cmp(big.NewRat(1, 1)) != 0 {
+			t.Fatalf("%s + %s != 1 for %q", budget, ratio, objective)
+		}
+		if b.Sign() <= 0 {
+			t.Fatalf("budget %s not positive", budget)
+		}
+	})
 }
 
 func testCatalog() *catalog.Catalog {
@@ -202,7 +232,7 @@ func TestObjectivesPrintAsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"(14.4 * 0.001)", "(6 * 0.001)", "(3 * 0.001)", "(1 * 0.001)", "objective 99.9%"} {
+	for _, want := range []string{"(14.4 * 0.001)", "(6 * 0.001)", "(3 * 0.001)", "(1 * 0.001)", "objective 99.9% over 30d"} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("rules lack %q", want)
 		}

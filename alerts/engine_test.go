@@ -168,3 +168,21 @@ func TestEngineBurnAtTicketThresholdFiresTicketOnly(t *testing.T) {
 		t.Errorf("page fired at 2× burn")
 	}
 }
+
+func TestEngineOneHourBurnPagesThroughTheFastPair(t *testing.T) {
+	// Six clean hours, then one hour at 15.84× burn (ratio 0.01584
+	// against 0.001). The 6h window then sees 15.84/6 = 2.64× < 6×, so
+	// only the 14.4× pair (1h ∧ 5m) can page.
+	load := `load 1m
+	mesh_sli_requests_total{service="checkout",route="/",slo="availability"} 0+1000x420
+	mesh_sli_errors_total{service="checkout",route="/",slo="availability"} 0x360 15.84+15.84x59
+`
+	got := evaluate(t, availabilityOnly("99.9", 99.9), load, 420*time.Minute, time.Minute)
+	page, ok := got["availability/page"]
+	if !ok {
+		t.Fatalf("page never fired; fired: %v", got)
+	}
+	if page <= 360*time.Minute {
+		t.Errorf("page fired at %s, before the burn began", page)
+	}
+}

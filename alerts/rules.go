@@ -282,9 +282,13 @@ func annotations(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Sever
 				strconv.FormatFloat(b.Factor, 'f', -1, 64), b.Long.Name, b.Short.Name))
 		}
 	}
+	objective := s.Objective + "%"
+	if l := svc.SLOs.Latency; s.Name == "latency" && l != nil {
+		objective += " under " + l.ThresholdText
+	}
 	a := map[string]string{
-		"summary": fmt.Sprintf("%s is burning its %s error budget (objective %s%% over 30d) too fast: %s.",
-			svc.Name, s.Name, s.Objective, strings.Join(conds, ", or ")),
+		"summary": fmt.Sprintf("%s is burning its %s error budget (objective %s over 30d) too fast: %s.",
+			svc.Name, s.Name, objective, strings.Join(conds, ", or ")),
 	}
 	if cfg.DashboardURL != nil {
 		a["dashboard"] = cfg.DashboardURL(svc.Name)
