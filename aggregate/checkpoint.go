@@ -94,8 +94,7 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("%w: %d bytes after the last part", ErrCorruptCheckpoint, len(rest))
 	}
 	c := &checkpoint{SLI: parts[1], Cookies: parts[2]}
-	dec := json.NewDecoder(bytes.NewReader(parts[0]))
-	if err := dec.Decode(&c.checkpointHeader); err != nil {
+	if err := json.Unmarshal(parts[0], &c.checkpointHeader); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrCorruptCheckpoint, err)
 	}
 	if c.Partition < 0 || c.NextOffset < 0 {

@@ -1,0 +1,118 @@
+package aggregate
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+func sampleCheckpoint() *checkpoint {
+	return &checkpoint{
+		checkpointHeader: checkpointHeader{Topic: "mesh.accesslog.v1", Partition: 7, NextOffset: 123456,
+			SavedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Member: "m-1"},
+		SLI:     []byte("meshtel-sli-state v1\n..."),
+		Cookies: []byte("MTCOOKIE\x00\x01..."),
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	for _, c := range []*checkpoint{sampleCheckpoint(), {checkpointHeader: checkpointHeader{Topic: "t"}}} {
+		b, err := c.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := unmarshalCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Empty parts decode as empty, not nil.
+		if len(c.SLI) == 0 {
+			c.SLI, c.Cookies = got.SLI, got.Cookies
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+		}
+	}
+}
+
+// reframe recomputes the trailing checksum, so corruptions reach the
+// checks behind it.
+func reframe(b []byte) []byte {
+	body := b[:len(b)-4]
+	return binary.BigEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, castagnoli))
+}
+
+func TestCheckpointCorrupt(t *testing.T) {
+	good, err := sampleCheckpoint().marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(i int) []byte { b := bytes.Clone(good); b[i] ^= 0x40; return b }
+	negative := sampleCheckpoint()
+	negative.NextOffset = -1
+	neg, _ := negative.marshal()
+	for name, b := range map[string][]byte{
+		"empty":          nil,
+		"other magic":    append([]byte("MTAGG2\n"), good[7:]...),
+		"truncated":      good[:len(good)-1],
+		"flipped body":   flip(20),
+		"flipped crc":    flip(len(good) - 1),
+		"bad length":     reframe(append(append([]byte(checkpointMagic), 0xff, 0xff, 0xff, 0xff, 0x0f), good[7:]...)),
+		"trailing bytes": reframe(append(append(bytes.Clone(good[:len(good)-4]), 'x'), 0, 0, 0, 0)),
+		"bad header":     reframe(append(append([]byte(checkpointMagic), 1, '{', 0, 0, 0), 0, 0, 0, 0)),
+		"negative":       neg,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := unmarshalCheckpoint(b); !errors.Is(err, ErrCorruptCheckpoint) {
+				t.Errorf("got %v, want ErrCorruptCheckpoint", err)
+			}
+		})
+	}
+}
+
+func TestKeyPartition(t *testing.T) {
+	parts := []int{0, 1, 2, 3}
+	for key, want := range map[string]int{"0": 0, "3": 3, "6": 2, "x": 0, "-1": 0} {
+		if got := (keyPartition{}).Balance(kafka.Message{Key: []byte(key)}, parts...); got != want {
+			t.Errorf("key %q: partition %d, want %d", key, got, want)
+		}
+	}
+}
+
+func FuzzUnmarshalCheckpoint(f *testing.F) {
+	good, _ := sampleCheckpoint().marshal()
+	f.Add(good)
+	f.Add([]byte(checkpointMagic))
+	f.Add(reframe(append([]byte(checkpointMagic), 2, '{', '}', 0, 0, 0, 0, 0, 0)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, b := range [][]byte{data, append(bytes.Clone(data), 0, 0, 0, 0)} {
+			b = append([]byte(checkpointMagic), b...)
+			if len(b) >= len(checkpointMagic)+4 {
+				b = reframe(b)
+			}
+			c, err := unmarshalCheckpoint(b)
+			if err != nil {
+				if !errors.Is(err, ErrCorruptCheckpoint) {
+					t.Fatalf("error %v does not wrap ErrCorruptCheckpoint", err)
+				}
+				continue
+			}
+			// What decodes encodes back to a checkpoint that decodes the same.
+			again, err := c.marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c2, err := unmarshalCheckpoint(again)
+			if err != nil || !reflect.DeepEqual(c2.checkpointHeader, c.checkpointHeader) ||
+				!bytes.Equal(c2.SLI, c.SLI) || !bytes.Equal(c2.Cookies, c.Cookies) {
+				t.Fatalf("re-encoding differs: %+v %v", c2, err)
+			}
+		}
+	})
+}
