@@ -1,11 +1,14 @@
 package webui
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,26 +22,7 @@ import (
 // screenshots go to MESHTEL_BROWSER_OUT (default: a temporary directory,
 // logged).
 func TestBrowser(t *testing.T) {
-	if os.Getenv("MESHTEL_BROWSER") != "1" {
-		t.Skip("set MESHTEL_BROWSER=1 to run the headless Chromium test")
-	}
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Fatal("MESHTEL_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
-	}
-	out := os.Getenv("MESHTEL_BROWSER_OUT")
-	if out == "" {
-		out = t.TempDir()
-	} else if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", out)
+	bin, out := browserSetup(t)
 
 	f := newFixture(t, true)
 	f.run(t)
@@ -47,21 +31,7 @@ func TestBrowser(t *testing.T) {
 
 	chromium := func(t *testing.T, size string, args ...string) []byte {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		base := []string{
-			"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-			"--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-			"--user-data-dir=" + t.TempDir(), "--window-size=" + size, "--virtual-time-budget=3000",
-		}
-		cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		b, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-		}
-		return b
+		return runChromium(t, bin, size, args...)
 	}
 
 	pages := []struct{ name, path string }{
@@ -71,7 +41,7 @@ func TestBrowser(t *testing.T) {
 		{"pipeline", "/pipeline"},
 	}
 	for _, p := range pages {
-		for _, size := range []struct{ name, wh string }{{"1280x800", "1280,800"}, {"phone", "390,844"}, {"tall", "1280,2400"}} {
+		for _, size := range []struct{ name, wh string }{{"1280x800", "1280,800"}, {"phone", "390,844"}} {
 			t.Run(p.name+"-"+size.name, func(t *testing.T) {
 				file := filepath.Join(out, p.name+"-"+size.name+".png")
 				chromium(t, size.wh, "--screenshot="+file, srv.URL+p.path)
@@ -147,4 +117,148 @@ func TestBrowser(t *testing.T) {
 			t.Error("the planted cookie value is on the page")
 		}
 	})
+}
+
+// browserSetup skips unless MESHTEL_BROWSER=1 and returns the browser and
+// the screenshot directory.
+func browserSetup(t *testing.T) (bin, out string) {
+	t.Helper()
+	if os.Getenv("MESHTEL_BROWSER") != "1" {
+		t.Skip("set MESHTEL_BROWSER=1 to run the headless Chromium test")
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Fatal("MESHTEL_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
+	}
+	out = os.Getenv("MESHTEL_BROWSER_OUT")
+	if out == "" {
+		out = t.TempDir()
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", out)
+	return bin, out
+}
+
+// runChromium runs headless Chromium at a window size ("1280,800") and
+// returns its standard output.
+func runChromium(t *testing.T, bin, size string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	base := []string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+		"--user-data-dir=" + t.TempDir(), "--window-size=" + size, "--virtual-time-budget=3000",
+	}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+	}
+	return b
+}
+
+// TestBrowserDemo runs the real alsd --demo (simulated Envoys, embedded
+// Kafka) and checks its UI in Chromium: every SLO of the demo catalog
+// listed worst first, the simulator's e-mail cookie flagged pii-value, and
+// neither its value nor the simulator's query strings on any page.
+func TestBrowserDemo(t *testing.T) {
+	bin, out := browserSetup(t)
+	alsd := filepath.Join(t.TempDir(), "alsd")
+	build := exec.Command("go", "build", "-o", alsd, "github.com/meshtel/meshtel/cmd/alsd")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build alsd: %v\n%s", err, b)
+	}
+	cmd := exec.Command(alsd, "--demo", "--demo-rate=500", "--als-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0",
+		"--state-dir="+t.TempDir(), "--log-level=info")
+	cmd.Env = append(os.Environ(), "ALSD_CATALOG=", "ALSD_KAFKA_BROKERS=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	admin := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`admin=(http://127\.0\.0\.1:[0-9]+)`)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case admin <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-admin:
+	case <-time.After(60 * time.Second):
+		t.Fatal("alsd --demo did not log its admin address")
+	}
+	// Let the simulated Envoys send for a while, and Run sample twice.
+	time.Sleep(25 * time.Second)
+
+	var doms []string
+	for _, p := range []struct{ name, path string }{{"overview", "/"}, {"slo-my_website", "/slo/my_website"}, {"cookies", "/cookies"}} {
+		runChromium(t, bin, "1280,800", "--screenshot="+filepath.Join(out, "demo-"+p.name+".png"), base+p.path)
+		doms = append(doms, string(runChromium(t, bin, "1280,800", "--dump-dom", base+p.path)))
+	}
+	for i, d := range doms {
+		for _, planted := range []string{"jane.doe", "email=", "utm_source", "page=2"} {
+			if strings.Contains(d, planted) {
+				t.Errorf("page %d shows %q", i, planted)
+			}
+		}
+	}
+	overview, err := html.Parse(strings.NewReader(doms[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := find(overview, "tr", "slo-row")
+	if len(rows) != 15 {
+		t.Errorf("%d SLO rows, want the demo catalog's 15", len(rows))
+	}
+	rank := map[string]int{statusExhausted: 0, statusBurning: 1, statusOK: 2}
+	for i := 1; i < len(rows); i++ {
+		a, b := attr(rows[i-1], "data-status"), attr(rows[i], "data-status")
+		if rank[a] > rank[b] {
+			t.Errorf("row %d (%s) is %s, listed after a %s one", i, attr(rows[i], "data-service"), b, a)
+		}
+	}
+	cookiesDoc, err := html.Parse(strings.NewReader(doms[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pii := false
+	for _, tr := range find(cookiesDoc, "tr", "cookie-row") {
+		if attr(tr, "data-name") == "user_email" && len(find(tr, "span", "badge-pii-value")) == 1 {
+			pii = true
+		}
+	}
+	if !pii {
+		t.Error("the simulator's user_email cookie does not show the pii-value badge")
+	}
 }

@@ -170,12 +170,27 @@ type conditionRow struct {
 	Firing              bool
 }
 
-// The time charts use 2-minute buckets over 6 hours: the tracker's second
-// tier, filled for the last hour from its 10-second tier.
+// The time charts use 2-minute buckets over 6 hours (the tracker's second
+// tier, filled for the last hour from its 10-second tier), or 10-second
+// buckets over the last hour while all the traffic is that recent, as
+// after a start.
+type chartSpan struct {
+	res   int64 // bucket length, seconds
+	span  time.Duration
+	label string // "last 6 hours"
+	every string // "2 minutes"
+}
+
+var (
+	spanLong  = chartSpan{120, 6 * time.Hour, "last 6 hours", "2 minutes"}
+	spanShort = chartSpan{10, time.Hour, "last hour", "10 seconds"}
+)
+
+// The resolutions of the tracker's tiers the charts read: the 10-second
+// tier holds the last hour, the 2-minute one what was folded out of it.
 const (
-	slotRes   = 120
 	fineRes   = 10
-	slotRange = 6 * time.Hour
+	coarseRes = 120
 )
 
 func (u *UI) detail(w http.ResponseWriter, r *http.Request) {
@@ -256,9 +271,9 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 	if st != nil {
 		d.Rate, d.Ratio = slotCharts(id, s, st, now, allowed)
 	} else {
-		d.Rate = newChart(id+"-rate", "Requests per second, last 6h")
+		d.Rate = newChart(id+"-rate", "Requests per second, "+spanLong.label)
 		d.Rate.Empty = "No traffic recorded yet."
-		d.Ratio = newChart(id+"-ratio", "Bad ratio per 2 minutes, last 6h")
+		d.Ratio = newChart(id+"-ratio", "Bad ratio per "+spanLong.every+", "+spanLong.label)
 		d.Ratio.Empty = d.Rate.Empty
 	}
 	pts := u.history.budget(now, s.Service, s.SLO)
@@ -280,12 +295,16 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 	return d
 }
 
-// slotCharts draws the tracker's slots of the last 6 hours in 2-minute
-// buckets: requests per second, and the share of bad events against the
-// ratio the objective allows (burn rate 1).
+// slotCharts draws the tracker's slots: requests per second, and the
+// share of bad events against the ratio the objective allows (burn rate 1).
 func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time, allowed float64) (rate, ratio chart) {
 	end := now.Unix()
-	first, counts := slotCounts(st, s.SLO, end)
+	sp := spanLong
+	first, counts := slotCounts(st, s.SLO, end, sp)
+	if recentOnly(counts, len(counts)-int(spanShort.span/time.Second)/int(sp.res)) {
+		sp = spanShort
+		first, counts = slotCounts(st, s.SLO, end, sp)
+	}
 	req := timeSeries{Name: "requests/s", Class: "line-requests"}
 	bad := timeSeries{Name: "bad/s", Class: "line-bad"}
 	share := timeSeries{Name: "bad ratio", Class: "line-bad"}
@@ -294,46 +313,63 @@ func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time,
 		req.Name = "counted requests/s"
 	}
 	for i, c := range counts {
-		t := first + int64(i)*slotRes
-		secs := float64(slotRes)
-		mid := t + slotRes/2
+		mid := first + int64(i)*sp.res + sp.res/2
 		req.T, bad.T, share.T = append(req.T, mid), append(bad.T, mid), append(share.T, mid)
-		req.V = append(req.V, float64(c.Total)/secs)
-		bad.V = append(bad.V, float64(c.Bad)/secs)
+		req.V = append(req.V, float64(c.Total)/float64(sp.res))
+		bad.V = append(bad.V, float64(c.Bad)/float64(sp.res))
 		if c.Total > 0 {
 			share.V = append(share.V, float64(c.Bad)/float64(c.Total))
 		} else {
 			share.V = append(share.V, math.NaN())
 		}
 	}
-	rate = timeChart(id+"-rate", "Requests per second, last 6h",
-		"Requests counted for the "+s.SLO+" SLO and bad ones, per second, averaged over 2-minute slots.",
+	rate = timeChart(id+"-rate", "Requests per second, "+sp.label,
+		"Requests counted for the "+s.SLO+" SLO and bad ones, per second, averaged over "+sp.every+".",
 		first, end, []timeSeries{req, bad}, nil, 0.1, formatRate)
-	ratio = timeChart(id+"-ratio", "Bad ratio per 2 minutes, last 6h",
-		"Share of bad events per 2-minute slot against the "+formatPercent(allowed, 3)+" the objective allows; gaps have no traffic.",
+	ratio = timeChart(id+"-ratio", "Bad ratio per "+sp.every+", "+sp.label,
+		"Share of bad events per "+sp.every+" against the "+formatPercent(allowed, 3)+" the objective allows; gaps have no traffic.",
 		first, end, []timeSeries{share}, []hline{
 			{Value: allowed, Class: "ref-budget", Label: "allowed (burn 1×)"},
 			{Value: allowed * 14.4, Class: "ref-page", Label: "page (14.4×)"},
 		}, 0, func(v float64) string { return formatPercent(v, 2) })
 	if sum(req.V) == 0 {
-		rate.Empty, ratio.Empty = "No traffic in the last 6 hours.", "No traffic in the last 6 hours."
+		msg := "No traffic in the " + sp.label + "."
+		if len(st.Slots) > 0 {
+			msg = "Collecting: no " + sp.every + " complete with traffic yet."
+		}
+		rate.Empty, ratio.Empty = msg, msg
 	}
 	return rate, ratio
 }
 
-// slotCounts sums the events of one SLO per 2-minute bucket over the 6
-// hours before end, whole buckets only (the current one would dip for lack
-// of time). The tracker keeps the last hour in 10-second slots and folds
-// older ones into its coarse tiers, so the 10-second and 2-minute slots of
-// a State hold disjoint events and add up.
-func slotCounts(st *sli.ServiceState, slo string, end int64) (first int64, counts []sli.Counts) {
-	first = (end - int64(slotRange/time.Second)) / slotRes * slotRes
-	counts = make([]sli.Counts, (end+1-first)/slotRes)
+// recentOnly reports whether counts has events and all of them lie in its
+// buckets from index recent on.
+func recentOnly(counts []sli.Counts, recent int) bool {
+	any := false
+	for i, c := range counts {
+		if c.Total > 0 {
+			if i < recent {
+				return false
+			}
+			any = true
+		}
+	}
+	return any
+}
+
+// slotCounts sums the events of one SLO per bucket of sp before end, whole
+// buckets only (the current one would dip for lack of time). The tracker
+// keeps the last hour in 10-second slots and folds older ones into its
+// coarse tiers, so the 10-second and 2-minute slots of a State hold
+// disjoint events and add up.
+func slotCounts(st *sli.ServiceState, slo string, end int64, sp chartSpan) (first int64, counts []sli.Counts) {
+	first = (end - int64(sp.span/time.Second)) / sp.res * sp.res
+	counts = make([]sli.Counts, (end+1-first)/sp.res)
 	for _, sl := range st.Slots {
-		if sl.Resolution != slotRes && sl.Resolution != fineRes {
+		if sl.Resolution != fineRes && sl.Resolution != coarseRes || sl.Resolution > sp.res {
 			continue
 		}
-		i := (sl.Start - first) / slotRes
+		i := (sl.Start - first) / sp.res
 		if sl.Start < first || i >= int64(len(counts)) {
 			continue
 		}

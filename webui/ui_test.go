@@ -530,7 +530,7 @@ func TestSlotCounts(t *testing.T) {
 		if s.Name != "my_website" {
 			continue
 		}
-		first, counts := slotCounts(&s, "availability", fixtureNow.Unix())
+		first, counts := slotCounts(&s, "availability", fixtureNow.Unix(), spanLong)
 		if first != fixtureNow.Add(-6*time.Hour).Unix() || len(counts) != 180 {
 			t.Fatalf("first %d, %d buckets", first, len(counts))
 		}
@@ -566,5 +566,26 @@ func TestPipelineGatherError(t *testing.T) {
 	alerts := find(doc, "p", "error")
 	if code != 200 || len(alerts) != 1 || !strings.Contains(text(alerts[0]), "registry on fire") {
 		t.Errorf("gather error not shown: %d", code)
+	}
+}
+
+// TestDetailJustStarted: while all traffic is from the last hour, as after
+// a start, the charts show that hour in 10-second buckets.
+func TestDetailJustStarted(t *testing.T) {
+	f := newFixture(t, false)
+	for i := range 300 {
+		o := sliObs("my_website", 200)
+		o.Time = fixtureNow.Add(-time.Duration(i) * time.Second)
+		f.observe(o)
+	}
+	_, _, body := get(t, f.ui.Handler(), "/slo/my_website")
+	txt := text(parseHTML(t, body))
+	for _, w := range []string{"Requests per second, last hour", "Bad ratio per 10 seconds, last hour"} {
+		if !strings.Contains(txt, w) {
+			t.Errorf("detail lacks %q", w)
+		}
+	}
+	if strings.Contains(txt, "No traffic in the") || strings.Contains(txt, "Collecting: no") {
+		t.Error("charts empty although there is traffic")
 	}
 }
