@@ -100,6 +100,13 @@ func startHarness(t *testing.T, broker *kafkatest.Broker, mutate func(*ServerCon
 		}
 	}()
 	t.Cleanup(h.stop)
+	// Like alsd's first records, the test's wait for the start-up probe:
+	// a cold connection must not count as a slow broker.
+	waitFor(t, 60*time.Second, "the sink's Kafka probe", func() bool {
+		h.sink.healthMu.Lock()
+		defer h.sink.healthMu.Unlock()
+		return !h.sink.lastOKAt.IsZero() || !h.sink.lastErrAt.IsZero()
+	})
 	return h
 }
 

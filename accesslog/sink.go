@@ -286,6 +286,9 @@ func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 	if err == nil {
 		return
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no acknowledgement within %s of accepting the records: %w", s.cfg.DeliveryTimeout, err)
+	}
 	var werrs kafka.WriteErrors
 	if errors.As(err, &werrs) && len(werrs) == len(b.msgs) {
 		failed := b.msgs[:0:0]
