@@ -272,6 +272,14 @@ func (s *Spool) Cursor() SpoolCursor {
 // from, and the cursor after them. It returns no messages when from is at
 // the end. Only the replayer reads; the returned messages own their memory.
 func (s *Spool) Read(from SpoolCursor, max int, maxBytes int) ([]Message, SpoolCursor, error) {
+	// Asking for nothing must not look like a segment that ends inside a
+	// frame: that would drop the segment as corrupt.
+	if max <= 0 {
+		return nil, from, nil
+	}
+	if maxBytes <= 0 {
+		maxBytes = 1
+	}
 	var msgs []Message
 	for {
 		s.mu.Lock()
