@@ -524,3 +524,30 @@ func TestSpoolCorruptCursor(t *testing.T) {
 		t.Errorf("corrupt cursor not reported: %d, %q", h.corrupt, h.log.String())
 	}
 }
+
+// TestSpoolReadNothing asks for no messages or no bytes: that must neither
+// lose the spool's content nor call it corrupt.
+func TestSpoolReadNothing(t *testing.T) {
+	h := newSpoolHarness(t.TempDir())
+	s := h.open(t)
+	want := spoolMsgs("n", 3)
+	if err := s.Append(want); err != nil {
+		t.Fatal(err)
+	}
+	cur := s.Cursor()
+	msgs, next, err := s.Read(cur, 0, 1<<20)
+	if err != nil || len(msgs) != 0 || next != cur {
+		t.Errorf("Read of 0 messages: %d messages, cursor %v → %v, %v", len(msgs), cur, next, err)
+	}
+	msgs, _, err = s.Read(cur, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) > 1 {
+		t.Errorf("Read of 0 bytes returned %d messages", len(msgs))
+	}
+	sameMessages(t, drain(t, s, 10, 1<<20), want)
+	if h.corrupt != 0 {
+		t.Errorf("reading nothing reported corruption: %s", h.log.String())
+	}
+}
