@@ -56,6 +56,8 @@ func gatherPipeline(g prometheus.Gatherer) (pipelineMetrics, error) {
 // gatherAll reads the sums and the labelled series of the breakdowns.
 func gatherAll(g prometheus.Gatherer) (pipelineMetrics, []labelled, error) {
 	var m pipelineMetrics
+	// A Gatherer returns what it could gather alongside its error; the
+	// page shows that part and fails only when nothing came back.
 	fams, err := g.Gather()
 	if len(fams) == 0 && err != nil {
 		return m, nil, fmt.Errorf("gathering metrics: %w", err)

@@ -142,8 +142,6 @@ type detailView struct {
 	Bad       []badRequest
 	BadTotal  uint64
 	Flags     []flagCount
-	History   time.Duration
-	Interval  time.Duration
 }
 
 type sloDetail struct {
@@ -196,8 +194,7 @@ const (
 func (u *UI) detail(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("service")
 	now := u.cfg.Now()
-	v := detailView{Service: name, Svc: u.cfg.Catalog.Lookup(name), Team: u.team(name), Enabled: u.cfg.SLO != nil,
-		History: u.history.length, Interval: u.cfg.SampleInterval}
+	v := detailView{Service: name, Svc: u.cfg.Catalog.Lookup(name), Team: u.team(name), Enabled: u.cfg.SLO != nil}
 	if v.Svc != nil && v.Svc.Name != name {
 		http.Redirect(w, r, "/slo/"+v.Svc.Name, http.StatusFound) // an alias
 		return
