@@ -118,7 +118,7 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 			if v.Team != "" && row.Team != v.Team && !(v.Team == "-" && row.Team == "") {
 				continue
 			}
-			if v.Query != "" && !strings.Contains(row.Service, strings.ToLower(v.Query)) {
+			if v.Query != "" && !strings.Contains(strings.ToLower(row.Service), strings.ToLower(v.Query)) {
 				continue
 			}
 			v.Rows = append(v.Rows, row)
