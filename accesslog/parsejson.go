@@ -1,6 +1,8 @@
 package accesslog
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -151,6 +153,15 @@ func (p *jsonParser) rawString() ([]byte, error) {
 		return nil, err
 	}
 	start := p.pos
+	// Most strings are printable ASCII without escapes: find the closing
+	// quote with IndexByte and check the bytes before it eight at a time.
+	if i := bytes.IndexByte(p.data[p.pos:], '"'); i >= 0 {
+		s := p.data[p.pos : p.pos+i]
+		if printableASCII(s) && bytes.IndexByte(s, '\\') < 0 {
+			p.pos += i + 1
+			return s, nil
+		}
+	}
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		switch {
@@ -170,6 +181,27 @@ func (p *jsonParser) rawString() ([]byte, error) {
 		p.pos++
 	}
 	return nil, p.errorf("unterminated string")
+}
+
+// printableASCII reports whether s holds only bytes 0x20 to 0x7f: no
+// control character and no multi-byte rune to check.
+func printableASCII(s []byte) bool {
+	const highBits = 0x8080808080808080
+	for len(s) >= 8 {
+		x := binary.LittleEndian.Uint64(s)
+		// A byte below 0x20 borrows into its high bit when 0x20 is
+		// subtracted from it; a byte from 0x80 up has it set already.
+		if x&highBits != 0 || (x-0x2020202020202020)&^x&highBits != 0 {
+			return false
+		}
+		s = s[8:]
+	}
+	for _, c := range s {
+		if c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // escapedString finishes a string with escapes, started at start.
