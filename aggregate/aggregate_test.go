@@ -393,6 +393,9 @@ func testRebalanceAndCrash(t *testing.T, midStream bool) {
 			}
 		}
 	})
+	if ok, text := a.Ready(); ok {
+		t.Errorf("ready before joining the group: %s", text)
+	}
 	waitOwners(t, 20*time.Second, a)
 
 	batch := workload(1, 3000)
@@ -410,6 +413,7 @@ func testRebalanceAndCrash(t *testing.T, midStream bool) {
 	}
 	waitTotals(t, 10*time.Second, ref, a, bm)
 	checkEqual(t, ref, a, bm)
+	checkOwnsOnly(t, a, bm)
 
 	// Records stream in while a dies.
 	aOwned := a.Partitions()
@@ -498,6 +502,24 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// checkOwnsOnly checks that each member reports only services whose
+// partition it owns.
+func checkOwnsOnly(t *testing.T, ms ...*member) {
+	t.Helper()
+	for i, m := range ms {
+		r, err := m.SLOReport()
+		if err != nil {
+			t.Fatal(err)
+		}
+		owned := m.Partitions()
+		for _, s := range r.SLOs {
+			if p := PartitionOf(s.Service, testPartitions); !slices.Contains(owned, p) {
+				t.Errorf("member %d owns %v but reports %q of partition %d", i, owned, s.Service, p)
+			}
+		}
+	}
 }
 
 // checkLag checks that m exports alsd_consumer_lag for n partitions, all
