@@ -56,16 +56,19 @@ func sockAddr(ip string, port uint32) *corev3.Address {
 // fullCommon sets every AccessLogCommon field the converter reads.
 func fullCommon() *datav3.AccessLogCommon {
 	return &datav3.AccessLogCommon{
-		StartTime:                      timestamppb.New(convStart),
-		DownstreamRemoteAddress:        sockAddr("10.0.0.7", 51234),
-		DownstreamLocalAddress:         sockAddr("10.0.0.1", 8080),
-		UpstreamRemoteAddress:          sockAddr("10.0.0.9", 9080),
-		UpstreamCluster:                "outbound|9080|v1|reviews.bookinfo.svc.cluster.local",
-		RouteName:                      "default",
-		ResponseFlags:                  &datav3.ResponseFlags{UpstreamConnectionFailure: true, UpstreamRetryLimitExceeded: true},
-		Duration:                       durationpb.New(12500 * time.Microsecond),
-		TimeToLastDownstreamTxByte:     durationpb.New(99 * time.Millisecond),
-		TimeToLastUpstreamRxByte:       durationpb.New(11 * time.Millisecond),
+		StartTime:                  timestamppb.New(convStart),
+		DownstreamRemoteAddress:    sockAddr("10.0.0.7", 51234),
+		DownstreamLocalAddress:     sockAddr("10.0.0.1", 8080),
+		UpstreamRemoteAddress:      sockAddr("10.0.0.9", 9080),
+		UpstreamCluster:            "outbound|9080|v1|reviews.bookinfo.svc.cluster.local",
+		RouteName:                  "default",
+		ResponseFlags:              &datav3.ResponseFlags{UpstreamConnectionFailure: true, UpstreamRetryLimitExceeded: true},
+		Duration:                   durationpb.New(12500 * time.Microsecond),
+		TimeToLastDownstreamTxByte: durationpb.New(99 * time.Millisecond),
+		TimeToLastUpstreamRxByte:   durationpb.New(11 * time.Millisecond),
+		// Timings that feed no field: they must not be taken instead.
+		TimeToLastRxByte:               durationpb.New(3 * time.Millisecond),
+		TimeToFirstUpstreamRxByte:      durationpb.New(7 * time.Millisecond),
 		UpstreamTransportFailureReason: "delayed connect error: 111",
 		ConnectionTerminationDetails:   "idle timeout",
 		AccessLogType:                  datav3.AccessLogType_DownstreamEnd,
@@ -95,6 +98,8 @@ func fullHTTPEntry() *datav3.HTTPAccessLogEntry {
 			UserAgent:        "curl/8.0",
 			RequestId:        "6b1f2c3d-0000-4000-8000-000000000001",
 			RequestBodyBytes: 512,
+			// Header bytes are not body bytes.
+			RequestHeadersBytes: 77,
 			RequestHeaders: map[string]string{
 				"cookie":       "sid=" + secretSID + "; theme=dark",
 				"user-agent":   "header-agent",
@@ -102,9 +107,10 @@ func fullHTTPEntry() *datav3.HTTPAccessLogEntry {
 			},
 		},
 		Response: &datav3.HTTPResponseProperties{
-			ResponseCode:        wrapperspb.UInt32(503),
-			ResponseBodyBytes:   1024,
-			ResponseCodeDetails: "upstream_reset_before_response_started{connection_failure}",
+			ResponseCode:         wrapperspb.UInt32(503),
+			ResponseBodyBytes:    1024,
+			ResponseHeadersBytes: 88,
+			ResponseCodeDetails:  "upstream_reset_before_response_started{connection_failure}",
 			ResponseHeaders: map[string]string{
 				"grpc-status": "2",
 				"set-cookie": "sid=" + secretSID + "; Path=/; Domain=.Example.COM; Expires=Wed, 25 Nov 2026 11:00:00 GMT; Secure; HttpOnly; SameSite=Lax, " +

@@ -551,3 +551,52 @@ func TestSpoolReadNothing(t *testing.T) {
 		t.Errorf("reading nothing reported corruption: %s", h.log.String())
 	}
 }
+
+// TestSpoolConcurrentAppend appends while the replayer reads and commits,
+// as the sink does while Kafka recovers, across segment rotations.
+func TestSpoolConcurrentAppend(t *testing.T) {
+	h := newSpoolHarness(t.TempDir())
+	h.cfg.SegmentBytes = 1 << 10
+	s := h.open(t)
+	const batches, per = 100, 5
+	var want []Message
+	for i := 0; i < batches; i++ {
+		want = append(want, spoolMsgs(fmt.Sprintf("b%d", i), per)...)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for i := 0; i < batches; i++ {
+			if err := s.Append(want[i*per : (i+1)*per]); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	var got []Message
+	cur := s.Cursor()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		msgs, next, err := s.Read(cur, 7, 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(next); err != nil {
+			t.Fatal(err)
+		}
+		got, cur = append(got, msgs...), next
+		if len(msgs) == 0 {
+			select {
+			case <-s.Appended():
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	sameMessages(t, got, want)
+	if s.Bytes() != 0 || h.corrupt != 0 {
+		t.Errorf("Bytes() = %d, %d corruption reports", s.Bytes(), h.corrupt)
+	}
+}
