@@ -212,6 +212,10 @@ func (t *TLS) build(f tlsFiles) (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{"h2"}, // gRPC clients insist on ALPN
+		// A resumed session skips client verification, so a ticket
+		// issued before a CA rotation would outlive it. ALS connections
+		// are long-lived: full handshakes cost nothing that matters.
+		SessionTicketsDisabled: true,
 	}
 	if t.cfg.ClientCAFile != "" {
 		pool := x509.NewCertPool()

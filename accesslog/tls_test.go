@@ -809,3 +809,34 @@ func TestIdentityBindingNeedsMTLS(t *testing.T) {
 		t.Errorf("records %v, want 2", records)
 	}
 }
+
+// TestNoSessionResumption: a resumed TLS session skips client certificate
+// verification, so a session from before a CA rotation would outlive it;
+// alsd never resumes.
+func TestNoSessionResumption(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "mesh CA")
+	cert, key, clientCA := tlsFixture(t, ca)
+	tl, err := NewTLS(TLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: clientCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveTest(t, ServerConfig{Converter: &Converter{}, ServerOptions: tl.ServerOptions()})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.pem)
+	c := &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"},
+		Certificates: []tls.Certificate{clientPair(t, ca)}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	for i := range 2 {
+		conn, err := tls.Dial("tcp", addr, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// TLS 1.3 tickets arrive after the handshake: read to take them.
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _ = conn.Read(make([]byte, 64))
+		if conn.ConnectionState().DidResume {
+			t.Errorf("connection %d resumed a TLS session", i)
+		}
+		conn.Close()
+	}
+}
