@@ -26,8 +26,8 @@ const (
 	OtherService = "__other__"
 )
 
-// Config configures a Tracker. The zero value of every field but Catalog
-// is a usable default.
+// Config configures a Tracker. The zero value of every field is a usable
+// default.
 type Config struct {
 	// Catalog supplies each service's SLOs and health-check path. Services
 	// it does not list get its defaults.slos; an alias counts as the service
