@@ -477,3 +477,35 @@ func TestEncodings(t *testing.T) {
 		t.Errorf("content type %q does not name %s", Proto.ContentType(), got)
 	}
 }
+
+// TestProtoCarriesEveryField checks that the fully populated record sets
+// every field of the proto message, so a field added to record.proto
+// without ToProto filling it is caught.
+func TestProtoCarriesEveryField(t *testing.T) {
+	httpRec, _ := goldenRecords(t)
+	r := *httpRec
+	r.Intermediate = true // false is the zero value
+	p := ToProto(&r)
+	m := p.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Name() == "kind" { // KIND_HTTP is the zero value
+			continue
+		}
+		if !m.Has(fd) {
+			t.Errorf("ToProto leaves %s unset for a fully populated record", fd.Name())
+		}
+	}
+	cookieFields := (&recordpb.Cookie{}).ProtoReflect().Descriptor().Fields()
+	for i := 0; i < cookieFields.Len(); i++ {
+		fd := cookieFields.Get(i)
+		set := false
+		for _, c := range p.GetCookies() {
+			set = set || c.ProtoReflect().Has(fd)
+		}
+		if !set {
+			t.Errorf("ToProto sets cookie field %s on no cookie", fd.Name())
+		}
+	}
+}
