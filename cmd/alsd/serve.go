@@ -185,6 +185,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.stages.onBad = p.ui.ObserveBad
 
 	if len(cfg.brokers) > 0 {
 		p.sink, err = accesslog.NewSink(accesslog.SinkConfig{

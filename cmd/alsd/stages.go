@@ -18,6 +18,9 @@ type stages struct {
 	cat       *catalog.Catalog
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
+	// onBad sees every request that burns budget (the web UI's list of
+	// recent bad requests); nil when nothing listens.
+	onBad func(service, method, path string, status int, flags []string, t time.Time)
 
 	mu       sync.RWMutex
 	received map[string]*atomic.Int64 // records per service, for the demo summary
@@ -65,7 +68,9 @@ func (s *stages) observe(records []accesslog.Record) {
 	for i := range records {
 		r := &records[i]
 		o := observation(r)
-		s.tracker.Observe(&o)
+		if s.tracker.Observe(&o) == sli.Bad && s.onBad != nil {
+			s.onBad(r.Service, r.Method, r.Path, r.Status, r.ResponseFlags, r.Time)
+		}
 		// Cookies count from final entries only (SPEC §6): an intermediate
 		// entry repeats the headers of the request it belongs to.
 		if !r.Intermediate && (len(r.Cookies) > 0 || len(r.MalformedCookies) > 0) {
