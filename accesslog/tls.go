@@ -69,7 +69,7 @@ type TLS struct {
 
 	mu      sync.Mutex // serializes Reload
 	loaded  [sha256.Size]byte
-	failed  [sha256.Size]byte
+	failed  string // the contents and error last logged as unusable
 	logMu   sync.Mutex
 	lastLog map[string]time.Time
 }
@@ -162,13 +162,13 @@ func (t *TLS) Reload() (changed bool, err error) {
 		if c, err = t.build(files); err == nil {
 			t.current.Store(c)
 			t.loaded = sum
-			t.failed = [sha256.Size]byte{}
-			t.log.Info("TLS certificate, key and client CA reloaded", "cert", t.cfg.CertFile, "not_after", c.Certificates[0].Leaf.NotAfter.UTC().Format(time.RFC3339))
+			t.failed = ""
+			t.log.Info("TLS files reloaded", "cert", t.cfg.CertFile, "not_after", c.Certificates[0].Leaf.NotAfter.UTC().Format(time.RFC3339))
 			return true, nil
 		}
 	}
-	if sum != t.failed {
-		t.failed = sum
+	if failed := fmt.Sprintf("%x %v", sum, err); failed != t.failed {
+		t.failed = failed
 		t.log.Warn("TLS files changed but cannot be used; keeping the previous certificate", "err", err)
 	}
 	return false, err

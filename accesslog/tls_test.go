@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -838,5 +839,51 @@ func TestNoSessionResumption(t *testing.T) {
 			t.Errorf("connection %d resumed a TLS session", i)
 		}
 		conn.Close()
+	}
+}
+
+// TestTLSReloadUnreadable: a file that disappears keeps the previous
+// material in use, is logged once however often it is retried, and is
+// taken again once it is back.
+func TestTLSReloadUnreadable(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "mesh CA")
+	cert, key, _ := tlsFixture(t, ca)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	tl, err := NewTLS(TLSConfig{CertFile: cert, KeyFile: key, Logger: newTestLogger(&logs, &mu)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveTest(t, ServerConfig{Converter: &Converter{}, ServerOptions: tl.ServerOptions()})
+	first, err := servedSerial(addr, ca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if changed, err := tl.Reload(); changed || err == nil || !strings.Contains(err.Error(), key) {
+			t.Fatalf("Reload without the key: changed %v, err %v", changed, err)
+		}
+	}
+	if got, err := servedSerial(addr, ca, nil); err != nil || got != first {
+		t.Fatalf("without the key file: serial %d, %v; want the previous %d", got, err, first)
+	}
+	mu.Lock()
+	warnings := strings.Count(logs.String(), "cannot be used")
+	mu.Unlock()
+	if warnings != 1 {
+		t.Errorf("%d warnings for one unreadable file, want 1:\n%s", warnings, logs.String())
+	}
+	c2, k2 := ca.serverCert(t)
+	writeFile(t, cert, c2)
+	writeFile(t, key, k2)
+	if changed, err := tl.Reload(); !changed || err != nil {
+		t.Fatalf("Reload with new files: changed %v, err %v", changed, err)
+	}
+	if got, err := servedSerial(addr, ca, nil); err != nil || got == first {
+		t.Errorf("after the files came back: serial %d, %v", got, err)
 	}
 }
