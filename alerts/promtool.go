@@ -5,6 +5,7 @@ import (
 	"math"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -73,8 +74,10 @@ const (
 )
 
 // TestFile renders the `promtool test rules` file of one service. It
-// proves, for each SLO: that each burn condition fires its severity when
-// the error ratio is just above its threshold; that each severity stays
+// proves, for each SLO: that a steady error ratio just above each burn
+// factor fires exactly the severities it should (a steady ratio cannot
+// tell a condition's two windows apart: the Go engine tests isolate the
+// fast page pair); that each severity stays
 // quiet just below its lowest threshold; that a service without traffic
 // records an error ratio of 0 and alerts nothing; and that a total outage
 // after hours of clean traffic pages within five minutes (longer for
@@ -101,8 +104,8 @@ func TestFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesFile s
 				// condition can never fire, so there is nothing to prove.
 				continue
 			}
-			name := fmt.Sprintf("%s %s: %s× over %s and %s fires %s", svc.Name, s.Name,
-				formatFactor(b.Factor), b.Long.Name, b.Short.Name, b.Severity)
+			name := fmt.Sprintf("%s %s: a steady burn 10%% above %s× (%s and %s) fires %s", svc.Name, s.Name,
+				formatFactor(b.Factor), b.Long.Name, b.Short.Name, joinSeverities(firingSeverities(ratio, budget)))
 			f.Tests = append(f.Tests, constantBurn(cat, svc, slos, s, ratio, budget, cfg, name))
 		}
 		for _, sev := range severities() {
@@ -110,7 +113,7 @@ func TestFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesFile s
 			if ratio >= 1 {
 				continue
 			}
-			name := fmt.Sprintf("%s %s: %s stays quiet just below %s× burn", svc.Name, s.Name, sev, formatFactor(minFactor(sev)))
+			name := fmt.Sprintf("%s %s: %s stays quiet 10%% below %s× burn", svc.Name, s.Name, sev, formatFactor(minFactor(sev)))
 			f.Tests = append(f.Tests, constantBurn(cat, svc, slos, s, ratio, budget, cfg, name))
 		}
 	}
@@ -171,16 +174,35 @@ func constantBurn(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, 
 		)
 	}
 	tc := alertTestCase{EvalTime: model.Duration(testEvalTime), Alertname: AlertName, ExpAlerts: []expAlert{}}
-	for _, sev := range severities() {
-		if ratio > minFactor(sev)*budget {
-			tc.ExpAlerts = append(tc.ExpAlerts, expAlert{
-				ExpLabels:      alertLabels(svc, s, sev),
-				ExpAnnotations: annotations(cat, svc, s, sev, cfg),
-			})
-		}
+	for _, sev := range firingSeverities(ratio, budget) {
+		tc.ExpAlerts = append(tc.ExpAlerts, expAlert{
+			ExpLabels:      alertLabels(svc, s, sev),
+			ExpAnnotations: annotations(cat, svc, s, sev, cfg),
+		})
 	}
 	g.AlertRuleTest = []alertTestCase{tc}
 	return g
+}
+
+// firingSeverities are the severities a steady error ratio fires: with a
+// constant ratio every window sees the same value, so a severity fires
+// exactly when one of its factors is below the burn.
+func firingSeverities(ratio, budget float64) []sli.Severity {
+	var out []sli.Severity
+	for _, sev := range severities() {
+		if ratio > minFactor(sev)*budget {
+			out = append(out, sev)
+		}
+	}
+	return out
+}
+
+func joinSeverities(sevs []sli.Severity) string {
+	names := make([]string, len(sevs))
+	for i, s := range sevs {
+		names[i] = string(s)
+	}
+	return strings.Join(names, " and ")
 }
 
 // roundStep keeps promtool's series notation short; a millionth of a
