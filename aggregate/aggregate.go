@@ -307,7 +307,10 @@ func (a *Aggregator) consume(ctx context.Context, gen *kafka.Generation, p int) 
 			m, err := r.FetchMessage(due)
 			if err != nil {
 				if due.Err() == nil {
+					// The reader retries by itself; wait out the window
+					// rather than spin on its errors.
 					a.log.Warn("read records", "topic", a.cfg.Topic, "partition", p, "err", err)
+					<-due.Done()
 				}
 				break
 			}
