@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	amconfig "github.com/prometheus/alertmanager/config"
+
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/examples"
 )
@@ -178,6 +180,24 @@ func TestWriteRemovesStaleOutputOnly(t *testing.T) {
 	if len(got) != len(kept)+1 {
 		t.Errorf("%d files on disk, want %d", len(got), len(kept)+1)
 	}
+}
+
+// routes.yml is what `amtool check-config` accepts: Alertmanager's own loader.
+func TestRoutesLoadInAlertmanager(t *testing.T) {
+	for _, f := range build(t) {
+		if f.Path != AlertmanagerDir+"/routes.yml" {
+			continue
+		}
+		cfg, err := amconfig.Load(string(f.Data))
+		if err != nil {
+			t.Fatalf("alertmanager rejects %s: %v", f.Path, err)
+		}
+		if got, want := len(cfg.Route.Routes), len(exampleCatalog(t).Teams); got != want {
+			t.Errorf("%d team routes, want %d", got, want)
+		}
+		return
+	}
+	t.Fatal("no routes.yml generated")
 }
 
 func TestNoGeneratedSeriesWithoutGenerator(t *testing.T) {
