@@ -101,6 +101,7 @@ type service struct {
 	lastSec   int64
 	lastEpoch int64 // fine epoch of lastSec
 	lastIdx   int   // its slot in the fine tier
+	lastKey   uint32
 	lastName  string
 	lastRoute *route
 }
@@ -109,8 +110,17 @@ type service struct {
 const fewRoutes = 8
 
 type namedRoute struct {
+	key  uint32 // routeKey(name): most mismatches fail on it without a memcmp
 	name string
 	r    *route
+}
+
+// routeKey packs a route name's length and its first and last bytes.
+func routeKey(name string) uint32 {
+	if name == "" {
+		return 0
+	}
+	return uint32(len(name))<<16 | uint32(name[0])<<8 | uint32(name[len(name)-1])
 }
 
 // route holds the cumulative counters behind mesh_sli_requests_total,
@@ -313,10 +323,10 @@ func (t *Tracker) second(ts time.Time) int64 {
 }
 
 func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
-	r := s.lastRoute
-	if r == nil || o.Route != s.lastName {
-		r = s.route(o.Route, t)
-		s.lastName, s.lastRoute = o.Route, r
+	r, key := s.lastRoute, routeKey(o.Route)
+	if r == nil || key != s.lastKey || o.Route != s.lastName {
+		r = s.routeByKey(key, o.Route, t)
+		s.lastKey, s.lastName, s.lastRoute = key, o.Route, r
 	}
 	av := Counts{Total: 1}
 	if out == Bad {
@@ -351,9 +361,13 @@ func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
 
 // route returns the counters of route name, adding it if need be.
 func (s *service) route(name string, t *Tracker) *route {
+	return s.routeByKey(routeKey(name), name, t)
+}
+
+func (s *service) routeByKey(key uint32, name string, t *Tracker) *route {
 	for i := range s.few {
-		if s.few[i].name == name {
-			return s.few[i].r
+		if f := &s.few[i]; f.key == key && f.name == name {
+			return f.r
 		}
 	}
 	if len(s.routes) > len(s.few) {
@@ -377,7 +391,7 @@ func (s *service) newRoute(name string, t *Tracker) *route {
 	r := &route{hist: make([]uint64, len(t.bounds)+1)}
 	s.routes[name] = r
 	if len(s.few) < fewRoutes {
-		s.few = append(s.few, namedRoute{name, r})
+		s.few = append(s.few, namedRoute{routeKey(name), name, r})
 	}
 	return r
 }

@@ -264,3 +264,28 @@ func TestLateEntriesReachCoarseWindows(t *testing.T) {
 		t.Errorf("after 90m: 6h %+v, budget total %d; want 2/1 and 2", c, s.Total)
 	}
 }
+
+func TestRoutesWithTheSameKeyStayApart(t *testing.T) {
+	clk := &fakeClock{now: start}
+	tr := newTestTracker(t, clk, Config{MaxRoutesPerService: 20})
+	// Same length, first and last byte: only the full compare tells them apart.
+	names := []string{"a1z", "a2z", "a1z", "a3z", "a2z", "a1z", ""}
+	for i := 0; i < 12; i++ { // past fewRoutes, so the map path runs too
+		names = append(names, fmt.Sprintf("r%02dx", i))
+	}
+	names = append(names, "r00x", "r11x", "a3z")
+	for _, n := range names {
+		tr.Observe(&Observation{Time: start, Service: "api", Route: n, Status: 200, GRPCStatus: -1})
+	}
+	got := map[string]uint64{}
+	for _, r := range tr.State().Services[0].Routes {
+		got[r.Route] = r.Availability.Total
+	}
+	want := map[string]uint64{"a1z": 3, "a2z": 2, "a3z": 2, "": 1, "r00x": 2, "r11x": 2}
+	for i := 1; i < 11; i++ {
+		want[fmt.Sprintf("r%02dx", i)] = 1
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("route counts\n got %v\nwant %v", got, want)
+	}
+}
