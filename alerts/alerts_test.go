@@ -341,9 +341,9 @@ func TestRoutesRejectUndefinedDefaultTeam(t *testing.T) {
 	}
 }
 
-func TestTestFileShape(t *testing.T) {
+func TestUnitTestsFileShape(t *testing.T) {
 	cat := testCatalog()
-	out, err := TestFile(cat, cat.Services[0], testCfg, RulesPathFromTests("my_website"))
+	out, err := UnitTestsFile(cat, cat.Services[0], testCfg, RulesPathFromTests("my_website"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func promtool(t *testing.T) string {
 func writeRulesAndTests(t *testing.T, cat *catalog.Catalog, svc catalog.Service, rules []byte) string {
 	t.Helper()
 	dir := t.TempDir()
-	tests, err := TestFile(cat, svc, testCfg, RulesPathFromTests(svc.Name))
+	tests, err := UnitTestsFile(cat, svc, testCfg, RulesPathFromTests(svc.Name))
 	if err != nil {
 		t.Fatal(err)
 	}

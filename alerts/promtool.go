@@ -73,7 +73,7 @@ const (
 	outagePage  = 5 * time.Minute
 )
 
-// TestFile renders the `promtool test rules` file of one service. It
+// UnitTestsFile renders the `promtool test rules` file of one service. It
 // proves, for each SLO: that a steady error ratio just above each burn
 // factor fires exactly the severities it should (a steady ratio cannot
 // tell a condition's two windows apart: the Go engine tests isolate the
@@ -83,7 +83,7 @@ const (
 // after hours of clean traffic pages within five minutes (longer for
 // objectives below 99.9%, see outageDetect). rulesFile is
 // the rule file's path relative to the test file.
-func TestFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesFile string) ([]byte, error) {
+func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesFile string) ([]byte, error) {
 	slos, err := SLOs(svc)
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func TestFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesFile s
 	return marshalYAML(f)
 }
 
-// RulesPathFromTests is where TestFile's rule_files entry points when the
+// RulesPathFromTests is where UnitTestsFile's rule_files entry points when the
 // layout of SPEC §5 is kept (prometheus/tests next to prometheus/rules).
 func RulesPathFromTests(service string) string {
 	return path.Join("..", "rules", service+".rules.yml")

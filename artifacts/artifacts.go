@@ -132,7 +132,7 @@ func serviceFiles(cat *catalog.Catalog, svc catalog.Service, acfg alerts.Config,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", RulesDir+"/"+svc.Name+rulesSuffix, err)
 	}
-	tests, err := alerts.TestFile(cat, svc, acfg, alerts.RulesPathFromTests(svc.Name))
+	tests, err := alerts.UnitTestsFile(cat, svc, acfg, alerts.RulesPathFromTests(svc.Name))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", TestsDir+"/"+svc.Name+testSuffix, err)
 	}
