@@ -268,10 +268,13 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 			continue // net/http skips these silently
 		}
 		val, ok := cookieValue(raw, false)
-		unparsed := !ok
-		switch {
-		case !ok:
-		case strings.EqualFold(attr, "samesite"):
+		code := attrUnknown
+		if ok {
+			code = attrCode(attr)
+		}
+		unparsed := code == attrUnknown
+		switch code {
+		case attrSameSite:
 			switch {
 			case !isPrintable(val):
 				sameSite = sameSiteInvalid
@@ -284,17 +287,17 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 			default:
 				sameSite = sameSiteInvalid
 			}
-		case strings.EqualFold(attr, "secure"):
+		case attrSecure:
 			o.Secure = true
-		case strings.EqualFold(attr, "httponly"):
+		case attrHTTPOnly:
 			o.HTTPOnly = true
-		case strings.EqualFold(attr, "partitioned"):
+		case attrPartitioned:
 			o.Partitioned = true
-		case strings.EqualFold(attr, "domain"):
+		case attrDomain:
 			domain = val
-		case strings.EqualFold(attr, "path"):
+		case attrPath:
 			o.Path = val
-		case strings.EqualFold(attr, "max-age"):
+		case attrMaxAge:
 			secs, err := strconv.Atoi(val)
 			if err != nil || secs != 0 && val[0] == '0' {
 				unparsed = true
@@ -304,14 +307,12 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 				secs = -1 // a deletion, as net/http records it
 			}
 			maxAge = secs
-		case strings.EqualFold(attr, "expires"):
+		case attrExpires:
 			rawExpires = val
 			var ok bool
 			if expires, ok = parseExpires(val); !ok {
 				unparsed = true
 			}
-		default:
-			unparsed = true
 		}
 		if unparsed {
 			switch a := trimSpace(attr); {
@@ -351,6 +352,56 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 	return o, 0, false, badAttr
 }
 
+// Set-Cookie attributes net/http interprets.
+const (
+	attrUnknown uint8 = iota
+	attrSameSite
+	attrSecure
+	attrHTTPOnly
+	attrPartitioned
+	attrDomain
+	attrPath
+	attrMaxAge
+	attrExpires
+)
+
+// attrCode matches an attribute name case-insensitively, looking at its
+// length first so that most names cost one comparison.
+func attrCode(a string) uint8 {
+	switch len(a) {
+	case 4:
+		if strings.EqualFold(a, "path") {
+			return attrPath
+		}
+	case 6:
+		switch {
+		case strings.EqualFold(a, "secure"):
+			return attrSecure
+		case strings.EqualFold(a, "domain"):
+			return attrDomain
+		}
+	case 7:
+		switch {
+		case strings.EqualFold(a, "max-age"):
+			return attrMaxAge
+		case strings.EqualFold(a, "expires"):
+			return attrExpires
+		}
+	case 8:
+		switch {
+		case strings.EqualFold(a, "samesite"):
+			return attrSameSite
+		case strings.EqualFold(a, "httponly"):
+			return attrHTTPOnly
+		}
+	case 11:
+		if strings.EqualFold(a, "partitioned") {
+			return attrPartitioned
+		}
+	}
+	return attrUnknown
+}
+
 // parseExpires reads an Expires date as net/http does (RFC 1123, then
 // "Mon, 02-Jan-2006 15:04:05 MST"). The usual " GMT" zone is cut off and
 // parsed as UTC first: parsing a zone name allocates a *time.Location.
@@ -372,14 +423,7 @@ func parseExpires(v string) (time.Time, bool) {
 
 // knownAttribute reports whether browsers interpret attr; unknown ones
 // (Priority, SameParty, Comment, Version) are ignored by them and by us.
-func knownAttribute(attr string) bool {
-	for _, k := range [...]string{"expires", "max-age", "domain", "path", "samesite", "secure", "httponly", "partitioned"} {
-		if strings.EqualFold(attr, k) {
-			return true
-		}
-	}
-	return false
-}
+func knownAttribute(attr string) bool { return attrCode(attr) != attrUnknown }
 
 // legacyDateLayouts are Expires formats browsers accept that net/http does
 // not (it takes RFC 1123 and "Mon, 02-Jan-2006 15:04:05 MST").
