@@ -63,8 +63,11 @@ func (e *entry) findings(fc findingsContext) []string {
 			out = append(out, FindingLongLifetime)
 		}
 	}
-	if e.classes[Email]+e.classes[IP]+e.classes[Phone] > 0 {
-		out = append(out, FindingPIIValue)
+	for c, n := range e.classes {
+		if n > 0 && ValueClass(c).IsPII() {
+			out = append(out, FindingPIIValue)
+			break
+		}
 	}
 	if len(fc.declared) > 0 && !declaredName(e.name, fc.declared) {
 		out = append(out, FindingUndeclared)
