@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -63,13 +64,15 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if len(admins) == 0 && *stateDir == "" {
 		admins = listFlag{"http://127.0.0.1:9102"}
 	}
+	// Problems with the state (a corrupt checkpoint) are reported, not fatal.
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	var err error
 	switch subject {
 	case "slo":
 		var r sli.Report
 		if *stateDir != "" {
 			var t *sli.Tracker
-			if t, err = sli.New(sli.Config{Catalog: cat, StateDir: *stateDir}); err != nil {
+			if t, err = sli.New(sli.Config{Catalog: cat, StateDir: *stateDir, Logger: logger}); err != nil {
 				return fmt.Errorf("read %s: %w", *stateDir, err)
 			}
 			r = t.Snapshot()
@@ -89,7 +92,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		var r cookies.Report
 		if *stateDir != "" {
 			var inv *cookies.Inventory
-			if inv, err = cookies.New(cookies.Config{Catalog: cat, StateDir: *stateDir}); err != nil {
+			if inv, err = cookies.New(cookies.Config{Catalog: cat, StateDir: *stateDir, Logger: logger}); err != nil {
 				return fmt.Errorf("read %s: %w", *stateDir, err)
 			}
 			r = inv.Snapshot()
