@@ -530,15 +530,20 @@ func nextSetCookie(s string) (line, rest string) {
 	return s, ""
 }
 
-// startsCookie reports whether s, after spaces, is a token followed by '='.
+// startsCookie reports whether s, after spaces, is a name (possibly empty,
+// as browsers accept "=v") and optional spaces followed by '='. Splitting on
+// such names too keeps a nameless or oddly spaced cookie out of the previous
+// cookie's Domain or Path, where its value would otherwise be reported.
 func startsCookie(s string) bool {
 	i := 0
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 		i++
 	}
-	start := i
 	for i < len(s) && isTokenByte(s[i]) {
 		i++
 	}
-	return i > start && i < len(s) && s[i] == '='
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i < len(s) && s[i] == '='
 }

@@ -216,7 +216,11 @@ func TestParseResponse(t *testing.T) {
 			[]obs{resp("a", nil), resp("e", nil), resp("f", nil)}, []Malformed{BadValue, BadAttribute}},
 		{"empty name first", "=x; Path=/, b=2", []obs{resp("b", nil)}, []Malformed{NoName}},
 		{"bad name first", "b c=1, e=2", []obs{resp("e", nil)}, []Malformed{BadName}},
-		{"a malformed piece is never a split point", "a=1, =x, b c=1", []obs{resp("a", func(o *obs) { o.Class = Opaque })}, nil},
+		// A nameless cookie after a comma is split off (and counted as
+		// malformed) rather than left in the previous cookie, where it could
+		// end up in a reported Domain or Path.
+		{"a nameless piece after a comma is its own cookie", "a=1, =x, b c=1", []obs{resp("a", nil)}, []Malformed{NoName}},
+		{"a nameless piece never lands in a Domain", "a=1; Domain=example.com, =SECRET12345", []obs{resp("a", func(o *obs) { o.Domain = "example.com" })}, []Malformed{NoName}},
 		{"bare word after comma stays in the value", "a=x, y", []obs{resp("a", func(o *obs) { o.Class = Opaque })}, nil},
 		{"no equals sign", "flag; Path=/", nil, []Malformed{NoEquals}},
 		{"email in value", "u=jane%40example.com; Path=/", []obs{resp("u", func(o *obs) { o.Class, o.Path = Email, "/" })}, nil},
