@@ -111,17 +111,14 @@ func checkNoCookieValues(t *testing.T, e *datav3.HTTPAccessLogEntry, outputs ...
 			values = append(values, value)
 		}
 	}
-	// Folded Set-Cookie headers: a comma followed by spaces, a token and
-	// '=' starts a new cookie, whose name=value pair ends at the first ';'.
-	// Anything else after a comma continues the previous attribute and may
-	// be kept as such, even where a browser would see a new cookie: a
-	// nameless one ("=v") or one with a space before '=' ("n =v"). Its
-	// value then shows in the previous cookie's Domain or Path; the cookies
-	// package decides that, not this one.
+	// Folded Set-Cookie headers: a comma followed by spaces, a token (or
+	// nothing, as browsers accept "=v") and '=' starts a new cookie, whose
+	// name=value pair ends at the first ';'. Anything else after a comma
+	// continues the previous attribute.
 	for _, seg := range strings.Split(setCookie, ",") {
 		pair, attrs, _ := strings.Cut(seg, ";")
 		name, value, ok := strings.Cut(pair, "=")
-		if !ok || !isCookieToken(strings.TrimLeft(name, " \t")) {
+		if n := strings.TrimSpace(name); !ok || (n != "" && !isCookieToken(n)) {
 			elsewhere.WriteString(seg + "\x00")
 			continue
 		}
