@@ -89,6 +89,7 @@ type Aggregator struct {
 
 	mu       sync.Mutex
 	joined   bool               // a generation has been assigned
+	waiting  string             // why Run cannot start yet, if it cannot
 	assigned []int              // partitions of the current generation
 	owned    map[int]*partition // restored partitions being consumed
 	member   string
@@ -183,8 +184,9 @@ func New(cfg Config) (*Aggregator, error) {
 
 // Run joins the consumer group and consumes until ctx ends, then writes a
 // last checkpoint of every owned partition, commits and leaves the group.
-// It returns an error when it cannot start (the record topic is missing,
-// the state topic cannot be created), not for errors it recovers from.
+// While Kafka cannot be reached, the record topic is missing or the state
+// topic cannot be created, it waits and retries (Ready says why). It
+// returns an error only for a consumer group it cannot configure.
 func (a *Aggregator) Run(ctx context.Context) error {
 	a.runMu.Lock()
 	if a.runDone != nil {
@@ -199,8 +201,19 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer cancel()
 
 	n, err := a.ensureStateTopic(ctx)
-	if err != nil {
-		return fmt.Errorf("aggregate: %w", err)
+	for attempt := 1; err != nil; attempt++ {
+		// Kafka down, or the record topic not created yet: wait, not ready,
+		// saying why, rather than exit and crash-loop.
+		a.mu.Lock()
+		a.waiting = err.Error()
+		a.mu.Unlock()
+		a.log.Warn("waiting for kafka", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+		n, err = a.ensureStateTopic(ctx)
 	}
 	a.partitions.Store(int64(n))
 	hb := max(a.cfg.SessionTimeout/10, 100*time.Millisecond)
@@ -508,6 +521,9 @@ func (a *Aggregator) Ready() (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.joined {
+		if a.waiting != "" {
+			return false, "waiting for kafka: " + a.waiting
+		}
 		return false, fmt.Sprintf("joining consumer group %q", a.cfg.Group)
 	}
 	var restoring []int

@@ -575,3 +575,29 @@ func checkLag(t *testing.T, m *member, n int) {
 	}
 	t.Errorf("no %s", metricLag)
 }
+
+// An aggregator started before its record topic exists waits, not ready
+// and saying why, and starts once the topic is there; Close stops it.
+func TestWaitsForTopic(t *testing.T) {
+	t.Parallel()
+	b := kafkatest.FromEnv(t)
+	m := startMember(t, b.Addr, testCatalog(t), time.Second, nil)
+	waitFor(t, 10*time.Second, "not ready, waiting for the topic", func() (bool, string) {
+		ok, text := m.Ready()
+		return !ok && strings.Contains(text, "waiting for kafka") && strings.Contains(text, testTopic), text
+	})
+	b.CreateTopic(t, testTopic, testPartitions, nil)
+	waitOwners(t, 20*time.Second, m)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-m.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+	m.done <- nil // for the cleanup
+}
