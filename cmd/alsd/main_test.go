@@ -326,7 +326,10 @@ func TestShutdownAndRestart(t *testing.T) {
 		t.Run(fmt.Sprintf("kafka_down=%v", kafkaDown), func(t *testing.T) {
 			broker := kafkatest.FromEnv(t, "mesh.accesslog.v1")
 			state := t.TempDir()
-			p := startAlsd(t, "--kafka-brokers", broker.Addr, "--state-dir", state)
+			// A long delivery timeout: the test asserts exactly once with
+			// Kafka up, which a loaded test machine could break by acking
+			// later than the default 500ms.
+			p := startAlsd(t, "--kafka-brokers", broker.Addr, "--state-dir", state, "--kafka-delivery-timeout", "10s")
 			if code, body := p.get(t, "/readyz"); code != 200 || !strings.Contains(body, "kafka") {
 				t.Errorf("/readyz = %d %q", code, body)
 			}

@@ -39,6 +39,7 @@ type serveConfig struct {
 	cookieDB        string
 	stateDir        string
 	spoolMaxBytes   byteSize
+	deliveryTimeout time.Duration
 	keepQuery       bool
 	maxStreams      int
 	maxMessageBytes byteSize
@@ -63,6 +64,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.catalogPath, "catalog", "", "mesh catalog YAML: SLOs, health checks, owners")
 	fs.StringVar(&c.cookieDB, "cookie-db", "", "cookie knowledge base CSV (Open Cookie Database layout) that labels cookies with category and vendor")
 	fs.StringVar(&c.stateDir, "state-dir", "./alsd-data", "spool of undelivered records and SLI/cookie checkpoints")
+	fs.DurationVar(&c.deliveryTimeout, "kafka-delivery-timeout", 500*time.Millisecond, "how long a record may wait for Kafka's acknowledgement before it is spooled; accepted records are on Kafka or in the spool within twice this")
 	fs.Var(&c.spoolMaxBytes, "spool-max-bytes", "cap of the on-disk spool; beyond it records are dropped (default 1GiB)")
 	fs.BoolVar(&c.keepQuery, "keep-query", false, "keep the query string in path (dropped by default: it carries PII)")
 	fs.IntVar(&c.maxStreams, "max-streams", 1024, "concurrent ALS streams, all connections together")
@@ -189,12 +191,13 @@ func (p *pipeline) run(ctx context.Context) error {
 
 	if len(cfg.brokers) > 0 {
 		p.sink, err = accesslog.NewSink(accesslog.SinkConfig{
-			Brokers:       cfg.brokers,
-			Topic:         cfg.topic,
-			SpoolDir:      filepath.Join(cfg.stateDir, "spool"),
-			SpoolMaxBytes: int64(cfg.spoolMaxBytes),
-			Registerer:    p.reg,
-			Logger:        p.log,
+			Brokers:         cfg.brokers,
+			Topic:           cfg.topic,
+			SpoolDir:        filepath.Join(cfg.stateDir, "spool"),
+			SpoolMaxBytes:   int64(cfg.spoolMaxBytes),
+			DeliveryTimeout: cfg.deliveryTimeout,
+			Registerer:      p.reg,
+			Logger:          p.log,
 		})
 		if err != nil {
 			return err
