@@ -109,8 +109,12 @@ type Aggregator struct {
 
 // partition is the state of one owned record partition.
 type partition struct {
-	id        int
-	tracker   *sli.Tracker
+	id int
+	// tracker is replaced once by widen, while reads of the view may
+	// hold the old one.
+	tracker   atomic.Pointer[sli.Tracker]
+	cat       *catalog.Catalog // the tracker's: partitionCatalog or Config.Catalog
+	foreign   map[string]bool  // service → a catalog service the tracker's catalog lacks
 	inventory *cookies.Inventory
 	next      atomic.Int64 // offset of the first record not in the state
 	saved     int64        // next as of the last checkpoint
@@ -358,8 +362,11 @@ func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 		return
 	}
 	a.metrics.records.Inc()
+	if pt.cat != a.cfg.Catalog && a.isForeign(pt, r.Service) {
+		a.widen(pt, r.Service)
+	}
 	o := observation(r)
-	pt.tracker.Observe(&o)
+	pt.tracker.Load().Observe(&o)
 	// Cookies count from final entries only, as in the all-in-one alsd.
 	if !r.Intermediate && len(r.Cookies) > 0 {
 		pt.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, nil)
@@ -431,23 +438,39 @@ func (a *Aggregator) restoreOnce(ctx context.Context, p int) (*partition, error)
 		a.log.Info("no checkpoint: partition starts from its first record", "partition", p)
 		return pt, nil
 	}
-	var st sli.State
-	if err := st.UnmarshalBinary(c.SLI); err != nil {
-		return nil, fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+	if err := a.load(pt, c); err != nil {
+		return nil, err
 	}
-	// MergeState takes nothing from a bad state, and pt is dropped then.
-	if err := pt.inventory.MergeState(c.Cookies); err != nil {
-		return nil, fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
-	}
-	pt.tracker.Add(&st)
-	pt.next.Store(c.NextOffset)
-	pt.saved = c.NextOffset
 	a.log.Info("partition restored", "partition", p, "next_offset", c.NextOffset, "saved_at", c.SavedAt, "by", c.Member)
 	return pt, nil
 }
 
+// load puts checkpoint c into the new partition pt.
+func (a *Aggregator) load(pt *partition, c *checkpoint) error {
+	p := pt.id
+	var st sli.State
+	if err := st.UnmarshalBinary(c.SLI); err != nil {
+		return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+	}
+	// MergeState takes nothing from a bad state, and pt is dropped then.
+	if err := pt.inventory.MergeState(c.Cookies); err != nil {
+		return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+	}
+	for _, ss := range st.Services {
+		if (len(ss.Routes) > 0 || len(ss.Slots) > 0) && a.isForeign(pt, ss.Name) {
+			a.widen(pt, ss.Name)
+			break
+		}
+	}
+	pt.tracker.Load().Add(&st)
+	pt.next.Store(c.NextOffset)
+	pt.saved = c.NextOffset
+	return nil
+}
+
 func (a *Aggregator) newPartition(p int) (*partition, error) {
-	t, err := sli.New(sli.Config{Catalog: a.cfg.Catalog, Now: a.cfg.Now, Logger: a.log})
+	cat := a.partitionCatalog(p)
+	t, err := sli.New(sli.Config{Catalog: cat, Now: a.cfg.Now, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +478,61 @@ func (a *Aggregator) newPartition(p int) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &partition{id: p, tracker: t, inventory: inv, lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}, nil
+	pt := &partition{id: p, cat: cat, foreign: map[string]bool{}, inventory: inv, lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}
+	pt.tracker.Store(t)
+	return pt, nil
+}
+
+// partitionCatalog is Config.Catalog with only the services whose records
+// partition p holds (keyed by murmur2, as alsd's sink keys them). A
+// tracker keeps windows for every catalog service from its start, some
+// 50 KB each: with the whole catalog in every partition, an aggregator's
+// memory would grow with partitions × services.
+func (a *Aggregator) partitionCatalog(p int) *catalog.Catalog {
+	full := a.cfg.Catalog
+	n := int(a.partitions.Load())
+	if n == 0 {
+		return full
+	}
+	c := &catalog.Catalog{File: full.File, Defaults: full.Defaults, Teams: full.Teams}
+	for _, s := range full.Services {
+		if PartitionOf(s.Name, n) == p {
+			c.Services = append(c.Services, s)
+		}
+	}
+	return c
+}
+
+// maxForeignCache bounds the names isForeign remembers: senders choose them.
+const maxForeignCache = 10000
+
+// isForeign reports whether service is a catalog service that pt's
+// tracker does not know: its records were keyed by another partitioner.
+func (a *Aggregator) isForeign(pt *partition, service string) bool {
+	if f, ok := pt.foreign[service]; ok {
+		return f
+	}
+	f := pt.cat.Lookup(service) == nil && a.cfg.Catalog.Lookup(service) != nil
+	if len(pt.foreign) < maxForeignCache {
+		pt.foreign[service] = f
+	}
+	return f
+}
+
+// widen moves pt to a tracker with the whole catalog, so that a catalog
+// service whose records arrive in pt's partition is classified with its
+// own health check and objectives rather than as an unknown service.
+func (a *Aggregator) widen(pt *partition, service string) {
+	t, err := sli.New(sli.Config{Catalog: a.cfg.Catalog, Now: a.cfg.Now, Logger: a.log})
+	if err != nil {
+		a.log.Error("widen partition tracker", "partition", pt.id, "err", err)
+		return
+	}
+	t.Add(pt.tracker.Load().State())
+	pt.tracker.Store(t)
+	pt.cat = a.cfg.Catalog
+	a.log.Warn("records of a catalog service arrive in a partition murmur2 does not give it: producers do not key by murmur2; this partition now holds windows for every catalog service",
+		"service", service, "partition", pt.id, "murmur2_partition", PartitionOf(service, int(a.partitions.Load())))
 }
 
 // checkpoint writes pt's state with its next offset, when it has consumed
@@ -466,7 +543,7 @@ func (a *Aggregator) checkpoint(ctx context.Context, gen *kafka.Generation, pt *
 	if next == pt.saved {
 		return
 	}
-	st, err := pt.tracker.State().MarshalBinary()
+	st, err := pt.tracker.Load().State().MarshalBinary()
 	if err == nil {
 		var ck []byte
 		if ck, err = pt.inventory.MarshalBinary(); err == nil {

@@ -47,7 +47,7 @@ func (a *Aggregator) view() (*view, error) {
 	}
 	counted := map[string]bool{}
 	for _, pt := range parts {
-		st := pt.tracker.State()
+		st := pt.tracker.Load().State()
 		for _, s := range st.Services {
 			if len(s.Routes) > 0 {
 				counted[s.Name] = true
@@ -79,9 +79,12 @@ func (a *Aggregator) view() (*view, error) {
 }
 
 // PartitionOf returns the record-topic partition of service's records
-// among n: the Kafka key is the service name, partitioned by murmur2 as
-// the Java client and alsd's sink do.
+// among n (0 when n is not positive): the Kafka key is the service name,
+// partitioned by murmur2 as the Java client and alsd's sink do.
 func PartitionOf(service string, n int) int {
+	if n <= 0 {
+		return 0
+	}
 	ids := make([]int, n)
 	for i := range ids {
 		ids[i] = i
