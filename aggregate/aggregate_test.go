@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/meshtel/meshtel/accesslog"
@@ -510,9 +511,28 @@ func testRebalanceAndCrash(t *testing.T, midStream bool) {
 	// by b, into the restored state: counted once all the same.
 	consumed := counter(t, a.reg, metricRecords) + counter(t, bm.reg, metricRecords) + counter(t, cm.reg, metricRecords)
 	t.Logf("records produced 7000, consumed %v: %v consumed twice, counted once", consumed, consumed-7000)
+	for _, name := range []string{metricCheckpointBytes, metricRestoreSeconds} {
+		if h := histogram(t, bm.reg, name); h.GetSampleCount() > 0 {
+			t.Logf("%s: %d, mean %.4g", name, h.GetSampleCount(), h.GetSampleSum()/float64(h.GetSampleCount()))
+		}
+	}
 	if consumed < 7000 {
 		t.Errorf("consumed %v records, fewer than the 7000 produced", consumed)
 	}
+}
+
+func histogram(t *testing.T, reg *prometheus.Registry, name string) *dto.Histogram {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetHistogram()
+		}
+	}
+	return &dto.Histogram{}
 }
 
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
