@@ -16,7 +16,11 @@
 //
 // Outcomes are derived again from each record with the aggregator's own
 // catalog (sli.Classify through sli.Tracker); the record's service is kept
-// as the ingester named it.
+// as the ingester named it. A partition's tracker is given only the catalog
+// services murmur2 puts in that partition, so memory grows with services,
+// not partitions × services; should a producer key otherwise, the first
+// record of another catalog service widens that partition to the whole
+// catalog (logged).
 //
 // The package does not ingest Envoy ALS, does not produce records and does
 // not decode records produced with --kafka-encoding=proto (they are
