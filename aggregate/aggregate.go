@@ -19,6 +19,7 @@ import (
 	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/internal/observe"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -365,7 +366,7 @@ func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 	if pt.cat != a.cfg.Catalog && a.isForeign(pt, r.Service) {
 		a.widen(pt, r.Service)
 	}
-	o := observation(r)
+	o := observe.SLI(r)
 	pt.tracker.Load().Observe(&o)
 	// Cookies count from final entries only, as in the all-in-one alsd.
 	if !r.Intermediate && len(r.Cookies) > 0 {
@@ -381,28 +382,6 @@ func isProto(headers []kafka.Header) bool {
 		}
 	}
 	return false
-}
-
-// observation is the SLI engine's view of a record: the outcome is derived
-// from these fields, never taken from the record's own outcome.
-func observation(r *accesslog.Record) sli.Observation {
-	o := sli.Observation{
-		Time:          r.Time,
-		Service:       r.Service,
-		Route:         r.RouteName,
-		TCP:           r.Kind == accesslog.TCP,
-		Method:        r.Method,
-		Path:          r.Path,
-		Status:        r.Status,
-		GRPCStatus:    r.GRPCStatus,
-		ResponseFlags: r.ResponseFlags,
-		Intermediate:  r.Intermediate,
-		Direction:     r.Direction.String(),
-	}
-	if r.HasDuration {
-		o.Duration = time.Duration(r.DurationMs * float64(time.Millisecond))
-	}
-	return o
 }
 
 // restore builds partition p's state from its newest checkpoint. It retries

@@ -27,6 +27,7 @@ import (
 	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/internal/observe"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -250,7 +251,7 @@ func newReference(t *testing.T, cat *catalog.Catalog) *reference {
 
 func (ref *reference) add(recs []*accesslog.Record) {
 	for _, r := range recs {
-		o := observation(r)
+		o := observe.SLI(r)
 		ref.tracker.Observe(&o)
 		if !r.Intermediate && len(r.Cookies) > 0 {
 			ref.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, nil)

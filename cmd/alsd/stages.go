@@ -8,6 +8,7 @@ import (
 	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/internal/observe"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -30,26 +31,6 @@ func newStages(cat *catalog.Catalog, tracker *sli.Tracker, inventory *cookies.In
 	return &stages{cat: cat, tracker: tracker, inventory: inventory, received: map[string]*atomic.Int64{}}
 }
 
-func observation(r *accesslog.Record) sli.Observation {
-	o := sli.Observation{
-		Time:          r.Time,
-		Service:       r.Service,
-		Route:         r.RouteName,
-		TCP:           r.Kind == accesslog.TCP,
-		Method:        r.Method,
-		Path:          r.Path,
-		Status:        r.Status,
-		GRPCStatus:    r.GRPCStatus,
-		ResponseFlags: r.ResponseFlags,
-		Intermediate:  r.Intermediate,
-		Direction:     r.Direction.String(),
-	}
-	if r.HasDuration {
-		o.Duration = time.Duration(r.DurationMs * float64(time.Millisecond))
-	}
-	return o
-}
-
 func (s *stages) healthCheck(service string) string {
 	if svc := s.cat.Lookup(service); svc != nil {
 		return svc.HealthCheck
@@ -60,14 +41,14 @@ func (s *stages) healthCheck(service string) string {
 // classify is the Record's outcome: SPEC §3 through the one classification
 // function the SLI engine uses too.
 func (s *stages) classify(r *accesslog.Record) string {
-	o := observation(r)
+	o := observe.SLI(r)
 	return sli.Classify(&o, s.healthCheck(r.Service)).String()
 }
 
 func (s *stages) observe(records []accesslog.Record) {
 	for i := range records {
 		r := &records[i]
-		o := observation(r)
+		o := observe.SLI(r)
 		if s.tracker.Observe(&o) == sli.Bad && s.onBad != nil {
 			s.onBad(r.Service, r.Method, r.Path, r.Status, r.ResponseFlags, r.Time)
 		}
