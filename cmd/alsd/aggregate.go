@@ -53,13 +53,10 @@ func aggregateFlags(stderr io.Writer) (*flag.FlagSet, *aggregateConfig) {
 func runAggregate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, cfg := aggregateFlags(stderr)
 	if err := parseFlags(fs, args, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	if len(cfg.brokers) == 0 {
 		return usageError{errors.New("--kafka-brokers is required: aggregators consume Kafka")}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -66,10 +67,14 @@ func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
 // parseFlags parses args, then fills every flag not given on the command
 // line from its ALSD_<NAME> environment variable (--kafka-brokers from
-// ALSD_KAFKA_BROKERS). Errors name the flag or variable.
+// ALSD_KAFKA_BROKERS). Errors name the flag or variable and exit 2;
+// flag.ErrHelp passes through (exit 0).
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -81,9 +86,17 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		env := "ALSD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := getenv(env); v != "" {
 			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("invalid value %q for %s: %w", v, env, serr)
+				err = usageError{fmt.Errorf("invalid value %q for %s: %w", v, env, serr)}
 			}
 		}
 	})
 	return err
+}
+
+// noArgs refuses positional arguments where a command takes none.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
 }

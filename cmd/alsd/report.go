@@ -37,10 +37,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	format := fs.String("format", "md", "md or json; cookies also csv")
 	diff := fs.Bool("diff", false, "cookies only: list cookies added, removed and changed between two saved JSON reports: --diff OLD.json NEW.json")
 	if err := parseFlags(fs, args[1:], getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
 	if *diff {
 		if subject != "cookies" || fs.NArg() != 2 {
@@ -48,8 +45,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		}
 		return diffCookies(fs.Arg(0), fs.Arg(1), *format, stdout)
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	if *stateDir != "" && len(admins) > 0 {
 		return usageError{errors.New("--state-dir and --admin exclude each other")}

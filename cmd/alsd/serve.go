@@ -82,13 +82,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, cfg := serveFlags(stderr)
 	if err := parseFlags(fs, args, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	if !cfg.compute && (cfg.demo || len(cfg.brokers) == 0) {
 		return usageError{errors.New("--compute=false only ingests: it needs --kafka-brokers and excludes --demo")}

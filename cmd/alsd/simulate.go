@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,10 +31,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	total := fs.Int64("total", 0, "stop after this many entries (0: use --duration)")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send when --total is 0")
 	if err := parseFlags(fs, args, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
 	var cat *catalog.Catalog
 	if *catalogPath != "" {
