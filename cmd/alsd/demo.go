@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/meshtel/meshtel/accesslog"
+	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -127,15 +128,27 @@ func (d *demo) summarize(ctx context.Context, p *pipeline) {
 				onKafka[k] = v
 			}
 			d.mu.Unlock()
-			writeSummary(p.stdout, now, now.Sub(lastAt), received, last, onKafka, p.tracker.Snapshot())
+			writeSummary(p.stdout, now, now.Sub(lastAt), received, last, onKafka, p.tracker.Snapshot(), p.inventory.Snapshot())
 			last, lastAt = received, now
 		}
 	}
 }
 
 // writeSummary prints one live table: per service, request rate, records
-// read back from Kafka, and where each SLO stands.
-func writeSummary(w io.Writer, now time.Time, elapsed time.Duration, received, last, onKafka map[string]int64, slo sli.Report) {
+// read back from Kafka, where each SLO stands, and its cookies (how many,
+// how many with findings).
+func writeSummary(w io.Writer, now time.Time, elapsed time.Duration, received, last, onKafka map[string]int64, slo sli.Report, ck cookies.Report) {
+	type cookieCount struct{ all, flagged int }
+	counts := map[string]cookieCount{}
+	for _, svc := range ck.Services {
+		c := cookieCount{all: len(svc.Cookies)}
+		for _, cookie := range svc.Cookies {
+			if len(cookie.Findings) > 0 && !(len(cookie.Findings) == 1 && cookie.Findings[0] == cookies.FindingNone) {
+				c.flagged++
+			}
+		}
+		counts[svc.Service] = c
+	}
 	type row struct{ avail, lat *sli.SLOStatus }
 	rows := map[string]*row{}
 	for i := range slo.SLOs {
@@ -157,7 +170,7 @@ func writeSummary(w io.Writer, now time.Time, elapsed time.Duration, received, l
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%s\tREQ/S\tON KAFKA\tAVAIL SLI\tBUDGET LEFT\tBURN 5m\tBURN 1h\tLATENCY SLI\t\n", "service "+now.Format("15:04:05"))
+	fmt.Fprintf(tw, "%s\tREQ/S\tON KAFKA\tAVAIL SLI\tBUDGET LEFT\tBURN 5m\tBURN 1h\tLATENCY SLI\tCOOKIES\tWITH FINDINGS\t\n", "service "+now.Format("15:04:05"))
 	for _, name := range names {
 		rate := float64(received[name]-last[name]) / elapsed.Seconds()
 		fmt.Fprintf(tw, "%s\t%.0f\t%d\t", name, rate, onKafka[name])
@@ -168,10 +181,11 @@ func writeSummary(w io.Writer, now time.Time, elapsed time.Duration, received, l
 			fmt.Fprintf(tw, "%.3f%%\t%.1f%%\t%.2f\t%.2f\t", r.avail.SLI*100, r.avail.ErrorBudgetRemaining*100, r.avail.BurnRates["5m"], r.avail.BurnRates["1h"])
 		}
 		if r == nil || r.lat == nil {
-			fmt.Fprint(tw, "-\t\n")
+			fmt.Fprint(tw, "-\t")
 		} else {
-			fmt.Fprintf(tw, "%.2f%%\t\n", r.lat.SLI*100)
+			fmt.Fprintf(tw, "%.2f%%\t", r.lat.SLI*100)
 		}
+		fmt.Fprintf(tw, "%d\t%d\t\n", counts[name].all, counts[name].flagged)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, strings.Repeat("─", 100))
