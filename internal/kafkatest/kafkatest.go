@@ -43,9 +43,18 @@ type backend interface {
 	start(t testing.TB)
 }
 
+// TopicConfigs are the topic configs README.md recommends for the record
+// topic, as far as a single node can have them (a cluster adds replication
+// factor 3 and min.insync.replicas=2). FromEnv creates real topics with them.
+var TopicConfigs = map[string]string{
+	"min.insync.replicas": "1",
+	"retention.ms":        "604800000",
+	"compression.type":    "producer",
+}
+
 // FromEnv starts a real broker (see [Real]) when MESHTEL_KAFKA=real and a kfake
 // one (see [Fake]) otherwise, and creates topics with [DefaultPartitions]
-// partitions and default configs on it.
+// partitions on it, with [TopicConfigs] on a real broker.
 func FromEnv(t testing.TB, topics ...string) *Broker {
 	t.Helper()
 	if os.Getenv(EnvVar) != "real" {
@@ -53,7 +62,7 @@ func FromEnv(t testing.TB, topics ...string) *Broker {
 	}
 	b := Real(t)
 	for _, topic := range topics {
-		b.CreateTopic(t, topic, DefaultPartitions, nil)
+		b.CreateTopic(t, topic, DefaultPartitions, TopicConfigs)
 	}
 	return b
 }
