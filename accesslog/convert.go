@@ -61,107 +61,213 @@ func (c *Converter) Bind(id *Identity) {
 	}
 }
 
+// entry is what conversion reads from an Envoy log entry, as plain values:
+// Converter.HTTP and TCP fill it from the decoded proto, the wire decoder
+// (wire.go) straight from the bytes, and fill turns either into a Record,
+// so the two paths cannot drift apart.
+type entry struct {
+	kind Kind
+
+	startTime                         optTime
+	routeName, upstreamCluster        string
+	upstreamHost, downstreamRemote    string
+	localPort                         uint32
+	flags                             responseFlagBits
+	duration, lastDownstreamTx        optDuration
+	lastUpstreamRx                    optDuration
+	tlsVersion                        datav3.TLSProperties_TLSVersion
+	peerPrincipal                     string
+	connTermination, upstreamFailure  string
+	intermediate                      bool
+	logType                           datav3.AccessLogType
+	protocol                          datav3.HTTPAccessLogEntry_HTTPVersion
+	method                            corev3.RequestMethod
+	authority, path, originalPath     string
+	userAgent, requestID              string
+	requestBytes, responseBytes       uint64
+	userAgentHeader, requestIDHeader  string
+	cookieHeader, setCookieHeader     string
+	responseCode                      optUint32
+	responseCodeDetails               string
+	trailerGRPCStatus, headGRPCStatus optString
+}
+
+// optTime is a Timestamp or a Duration, set when the message was present.
+type optTime struct {
+	set   bool
+	sec   int64
+	nanos int32
+}
+
+type optDuration = optTime
+
+type optUint32 struct {
+	set bool
+	v   uint32
+}
+
+type optString struct {
+	set bool
+	v   string
+}
+
 // HTTP fills r from an HTTP entry. r is reset first; its slices are reused.
 func (c *Converter) HTTP(r *Record, id *Identity, e *datav3.HTTPAccessLogEntry, now time.Time) {
-	r.reset()
-	r.Kind = HTTP
-	c.common(r, id, e.GetCommonProperties(), now)
-	r.Protocol = httpVersion(e.GetProtocolVersion())
-
+	var f entry
+	f.kind = HTTP
+	f.common(e.GetCommonProperties())
+	f.protocol = e.GetProtocolVersion()
 	req := e.GetRequest()
-	if m := req.GetRequestMethod(); m != corev3.RequestMethod_METHOD_UNSPECIFIED {
-		r.Method = m.String()
+	f.method = req.GetRequestMethod()
+	f.authority = req.GetAuthority()
+	f.path = req.GetPath()
+	f.originalPath = req.GetOriginalPath()
+	f.userAgent = req.GetUserAgent()
+	f.requestID = req.GetRequestId()
+	f.requestBytes = req.GetRequestBodyBytes()
+	reqHeaders := req.GetRequestHeaders()
+	f.userAgentHeader = reqHeaders["user-agent"]
+	f.requestIDHeader = reqHeaders["x-request-id"]
+	f.cookieHeader = reqHeaders["cookie"]
+	resp := e.GetResponse()
+	if code := resp.GetResponseCode(); code != nil {
+		f.responseCode = optUint32{true, code.GetValue()}
 	}
-	r.Authority = req.GetAuthority()
-	r.Path = req.GetOriginalPath()
+	f.responseBytes = resp.GetResponseBodyBytes()
+	f.responseCodeDetails = resp.GetResponseCodeDetails()
+	f.trailerGRPCStatus.v, f.trailerGRPCStatus.set = resp.GetResponseTrailers()["grpc-status"]
+	f.headGRPCStatus.v, f.headGRPCStatus.set = resp.GetResponseHeaders()["grpc-status"]
+	f.setCookieHeader = resp.GetResponseHeaders()["set-cookie"]
+	c.fill(r, id, &f, now)
+}
+
+// TCP fills r from a TCP entry. r is reset first; its slices are reused.
+func (c *Converter) TCP(r *Record, id *Identity, e *datav3.TCPAccessLogEntry, now time.Time) {
+	var f entry
+	f.kind = TCP
+	f.common(e.GetCommonProperties())
+	f.requestBytes = e.GetConnectionProperties().GetReceivedBytes()
+	f.responseBytes = e.GetConnectionProperties().GetSentBytes()
+	c.fill(r, id, &f, now)
+}
+
+func (f *entry) common(p *datav3.AccessLogCommon) {
+	if ts := p.GetStartTime(); ts != nil {
+		f.startTime = optTime{true, ts.GetSeconds(), ts.GetNanos()}
+	}
+	f.routeName = p.GetRouteName()
+	f.upstreamCluster = p.GetUpstreamCluster()
+	f.upstreamHost = addressString(p.GetUpstreamRemoteAddress())
+	f.downstreamRemote = addressString(p.GetDownstreamRemoteAddress())
+	f.localPort = p.GetDownstreamLocalAddress().GetSocketAddress().GetPortValue()
+	f.flags = responseFlagsOf(p.GetResponseFlags())
+	f.duration = optDurationOf(p.GetDuration())
+	f.lastDownstreamTx = optDurationOf(p.GetTimeToLastDownstreamTxByte())
+	f.lastUpstreamRx = optDurationOf(p.GetTimeToLastUpstreamRxByte())
+	if tls := p.GetTlsProperties(); tls != nil {
+		f.tlsVersion = tls.GetTlsVersion()
+		f.peerPrincipal = principal(tls.GetPeerCertificateProperties())
+	}
+	f.connTermination = p.GetConnectionTerminationDetails()
+	f.upstreamFailure = p.GetUpstreamTransportFailureReason()
+	f.intermediate = p.GetIntermediateLogEntry()
+	f.logType = p.GetAccessLogType()
+}
+
+func optDurationOf(d *durationpb.Duration) optDuration {
+	if d == nil {
+		return optDuration{}
+	}
+	return optDuration{true, d.GetSeconds(), d.GetNanos()}
+}
+
+// fill turns f into r. r is reset first; its slices are reused.
+func (c *Converter) fill(r *Record, id *Identity, f *entry, now time.Time) {
+	r.reset()
+	r.Kind = f.kind
+	r.NodeID = id.NodeID
+	r.LogName = id.LogName
+	r.ReporterPrincipal = id.Principal
+	if f.startTime.set {
+		r.Time = time.Unix(f.startTime.sec, int64(f.startTime.nanos)).UTC()
+	} else {
+		r.Time = now.UTC()
+	}
+	r.RouteName = f.routeName
+	r.UpstreamCluster = f.upstreamCluster
+	r.UpstreamHost = f.upstreamHost
+	r.DownstreamRemoteAddress = f.downstreamRemote
+	r.DownstreamLocalPort = int(f.localPort)
+	r.ResponseFlags = f.flags.appendCodes(r.ResponseFlags)
+	if f.duration.set {
+		r.DurationMs, r.HasDuration = durationMs(f.duration), true
+	} else if f.lastDownstreamTx.set {
+		r.DurationMs, r.HasDuration = durationMs(f.lastDownstreamTx), true
+	}
+	if f.lastUpstreamRx.set {
+		r.UpstreamDurationMs, r.HasUpstreamDuration = durationMs(f.lastUpstreamRx), true
+	}
+	if f.tlsVersion != datav3.TLSProperties_VERSION_UNSPECIFIED {
+		r.TLSVersion = f.tlsVersion.String()
+	}
+	r.PeerPrincipal = f.peerPrincipal
+	r.ConnectionTermination = f.connTermination
+	r.UpstreamFailure = f.upstreamFailure
+	r.Intermediate = f.intermediate || !finalType(f.logType)
+	r.RequestBytes = f.requestBytes
+	r.ResponseBytes = f.responseBytes
+	if f.kind == HTTP {
+		c.fillHTTP(r, id, f)
+	}
+	c.finish(r, id)
+}
+
+func (c *Converter) fillHTTP(r *Record, id *Identity, f *entry) {
+	r.Protocol = httpVersion(f.protocol)
+	if f.method != corev3.RequestMethod_METHOD_UNSPECIFIED {
+		r.Method = f.method.String()
+	}
+	r.Authority = f.authority
+	r.Path = f.originalPath
 	if r.Path == "" {
-		r.Path = req.GetPath()
+		r.Path = f.path
 	}
 	if !c.KeepQuery {
 		r.Path = stripQuery(r.Path)
 	}
-	r.UserAgent = req.GetUserAgent()
-	r.RequestID = req.GetRequestId()
-	r.RequestBytes = req.GetRequestBodyBytes()
-	reqHeaders := req.GetRequestHeaders()
+	r.UserAgent = f.userAgent
+	r.RequestID = f.requestID
 	if r.UserAgent == "" {
-		r.UserAgent = reqHeaders["user-agent"]
+		r.UserAgent = f.userAgentHeader
 	}
 	if r.RequestID == "" {
-		r.RequestID = reqHeaders["x-request-id"]
+		r.RequestID = f.requestIDHeader
 	}
 	hb := c.headerBudget()
 	r.RequestID = hb.text(r.RequestID)
 	r.UserAgent = hb.text(r.UserAgent)
 
-	resp := e.GetResponse()
-	if code := resp.GetResponseCode(); code != nil {
-		r.Status = int(code.GetValue())
+	if f.responseCode.set {
+		r.Status = int(f.responseCode.v)
 	}
-	r.ResponseBytes = resp.GetResponseBodyBytes()
-	r.ResponseCodeDetails = resp.GetResponseCodeDetails()
+	r.ResponseCodeDetails = f.responseCodeDetails
 	// gRPC puts grpc-status in trailers; a trailers-only response (an error
 	// before any message) carries it in the headers instead.
-	if gs, ok := resp.GetResponseTrailers()["grpc-status"]; ok {
-		r.GRPCStatus = parseGRPCStatus(gs)
-	} else if gs, ok := resp.GetResponseHeaders()["grpc-status"]; ok {
-		r.GRPCStatus = parseGRPCStatus(gs)
+	if f.trailerGRPCStatus.set {
+		r.GRPCStatus = parseGRPCStatus(f.trailerGRPCStatus.v)
+	} else if f.headGRPCStatus.set {
+		r.GRPCStatus = parseGRPCStatus(f.headGRPCStatus.v)
 	}
 
-	if h := hb.cookie(reqHeaders["cookie"]); h != "" {
+	if h := hb.cookie(f.cookieHeader); h != "" {
 		r.Cookies, r.MalformedCookies = cookies.ParseRequest(h, r.Cookies, r.MalformedCookies)
 	}
-	if h := hb.setCookie(resp.GetResponseHeaders()["set-cookie"]); h != "" {
+	if h := hb.setCookie(f.setCookieHeader); h != "" {
 		r.Cookies, r.MalformedCookies = cookies.ParseResponse(h, r.Time, r.Cookies, r.MalformedCookies)
 	}
 	if hb.cut {
 		id.headersCut++
 	}
-	c.finish(r, id)
-}
-
-// TCP fills r from a TCP entry. r is reset first; its slices are reused.
-func (c *Converter) TCP(r *Record, id *Identity, e *datav3.TCPAccessLogEntry, now time.Time) {
-	r.reset()
-	r.Kind = TCP
-	c.common(r, id, e.GetCommonProperties(), now)
-	r.RequestBytes = e.GetConnectionProperties().GetReceivedBytes()
-	r.ResponseBytes = e.GetConnectionProperties().GetSentBytes()
-	c.finish(r, id)
-}
-
-func (c *Converter) common(r *Record, id *Identity, p *datav3.AccessLogCommon, now time.Time) {
-	r.NodeID = id.NodeID
-	r.LogName = id.LogName
-	r.ReporterPrincipal = id.Principal
-	if ts := p.GetStartTime(); ts != nil {
-		r.Time = ts.AsTime()
-	} else {
-		r.Time = now.UTC()
-	}
-	r.RouteName = p.GetRouteName()
-	r.UpstreamCluster = p.GetUpstreamCluster()
-	r.UpstreamHost = addressString(p.GetUpstreamRemoteAddress())
-	r.DownstreamRemoteAddress = addressString(p.GetDownstreamRemoteAddress())
-	r.DownstreamLocalPort = int(p.GetDownstreamLocalAddress().GetSocketAddress().GetPortValue())
-	r.ResponseFlags = appendResponseFlags(r.ResponseFlags, p.GetResponseFlags())
-	if d := p.GetDuration(); d != nil {
-		r.DurationMs, r.HasDuration = durationMs(d), true
-	} else if d := p.GetTimeToLastDownstreamTxByte(); d != nil {
-		r.DurationMs, r.HasDuration = durationMs(d), true
-	}
-	if d := p.GetTimeToLastUpstreamRxByte(); d != nil {
-		r.UpstreamDurationMs, r.HasUpstreamDuration = durationMs(d), true
-	}
-	if tls := p.GetTlsProperties(); tls != nil {
-		if v := tls.GetTlsVersion(); v != datav3.TLSProperties_VERSION_UNSPECIFIED {
-			r.TLSVersion = v.String()
-		}
-		r.PeerPrincipal = principal(tls.GetPeerCertificateProperties())
-	}
-	r.ConnectionTermination = p.GetConnectionTerminationDetails()
-	r.UpstreamFailure = p.GetUpstreamTransportFailureReason()
-	r.Intermediate = p.GetIntermediateLogEntry() || !finalType(p.GetAccessLogType())
 }
 
 // finish derives the fields that depend on the rest: service, direction,
@@ -235,8 +341,8 @@ func parseGRPCStatus(s string) int {
 	return int(n)
 }
 
-func durationMs(d *durationpb.Duration) float64 {
-	return float64(d.GetSeconds())*1e3 + float64(d.GetNanos())/1e6
+func durationMs(d optDuration) float64 {
+	return float64(d.sec)*1e3 + float64(d.nanos)/1e6
 }
 
 func httpVersion(v datav3.HTTPAccessLogEntry_HTTPVersion) string {
@@ -331,12 +437,28 @@ var responseFlagCodes = []struct {
 	{"DR", (*datav3.ResponseFlags).GetDownstreamRemoteReset},
 }
 
-func appendResponseFlags(dst []string, f *datav3.ResponseFlags) []string {
+// responseFlagBits has bit n set when ResponseFlags field n is: the
+// fields are numbered in responseFlagCodes' order, from 1.
+type responseFlagBits uint32
+
+func responseFlagsOf(f *datav3.ResponseFlags) responseFlagBits {
 	if f == nil {
-		return dst
+		return 0
 	}
-	for _, rf := range responseFlagCodes {
+	var bits responseFlagBits
+	for i, rf := range responseFlagCodes {
 		if rf.set(f) {
+			bits |= 1 << (i + 1)
+		}
+	}
+	return bits
+}
+
+// appendCodes appends the codes of the flags set, in responseFlagCodes'
+// order.
+func (b responseFlagBits) appendCodes(dst []string) []string {
+	for i, rf := range responseFlagCodes {
+		if b&(1<<(i+1)) != 0 {
 			dst = append(dst, rf.code)
 		}
 	}
