@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -123,9 +124,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
 		grpc.WaitForHandlers(true),
+		grpc.ForceServerCodecV2(newFrameCodec()),
 	}, s.cfg.ServerOptions...)
 	g := grpc.NewServer(opts...)
-	alsv3.RegisterAccessLogServiceServer(g, s)
+	g.RegisterService(&alsServiceDesc, s)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()
 	s.ready.Store(true)
@@ -152,15 +154,22 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 const errTooManyStreams = "too many ALS streams"
 
 type received struct {
-	msg *alsv3.StreamAccessLogsMessage
-	err error
+	batch *wireBatch
+	err   error
 }
 
 // StreamAccessLogs implements the ALS service. Envoy opens one stream per
 // worker thread and logger, sends the identifier only in the stream's first
 // message and never reads a response, so the handler only ever returns an
 // error status, and returns it promptly.
+//
+// It receives messages undecoded, for the wire decoder, so it works only
+// on a gRPC server with the codec Serve installs.
 func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogsServer) error {
+	return s.streamAccessLogs(stream)
+}
+
+func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 	if n := s.streams.Add(1); n > int64(s.cfg.MaxStreams) {
 		s.streams.Add(-1)
 		s.m.limitHits.WithLabelValues("streams").Inc()
@@ -173,17 +182,32 @@ func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogs
 	}()
 
 	// Recv runs on its own goroutine so that idle streams and shutdown can
-	// end the handler while it waits.
+	// end the handler while it waits; it decodes too, as Recv did, while
+	// the handler converts the previous message. Batches go back through
+	// free once handled, so frames and entries are reused.
 	recv := make(chan received, 1)
+	free := make(chan *wireBatch, 3)
 	go func() {
 		for {
-			m, err := stream.Recv()
+			var w *wireBatch
+			select {
+			case w = <-free:
+			default:
+				w = new(wireBatch)
+			}
+			err := stream.RecvMsg((*rawFrame)(&w.frame))
 			if status.Code(err) == codes.ResourceExhausted {
 				// Only MaxMessageBytes makes Recv fail this way.
 				s.m.limitHits.WithLabelValues("message_bytes").Inc()
 			}
+			if err == nil {
+				if err = w.decode(s.cfg.MaxEntriesPerMessage); err != nil {
+					// What grpc-go returns when its codec fails.
+					err = status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
+				}
+			}
 			select {
-			case recv <- received{m, err}:
+			case recv <- received{w, err}:
 			case <-stream.Context().Done():
 				return
 			}
@@ -204,13 +228,17 @@ func (s *Server) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogs
 			if r.err == io.EOF {
 				// Envoy never half-closes; other clients (grpc-go's
 				// CloseAndRecv) expect the empty response.
-				return stream.SendAndClose(&alsv3.StreamAccessLogsResponse{})
+				return stream.SendMsg(&alsv3.StreamAccessLogsResponse{})
 			}
 			if r.err != nil {
 				return r.err
 			}
-			if err := s.handleTraced(stream.Context(), st, r.msg); err != nil {
+			if err := s.handleTraced(stream.Context(), st, r.batch); err != nil {
 				return err
+			}
+			select {
+			case free <- r.batch:
+			default:
 			}
 			idle.Reset(s.cfg.StreamIdleTimeout)
 		case <-idle.C:
@@ -234,10 +262,10 @@ type streamState struct {
 	bind    binding
 }
 
-func (s *Server) handle(st *streamState, msg *alsv3.StreamAccessLogsMessage) error {
-	if id := msg.GetIdentifier(); id != nil {
-		node := id.GetNode()
-		st.id = Identity{NodeID: node.GetId(), Cluster: node.GetCluster(), LogName: id.GetLogName(), Principal: st.id.Principal}
+func (s *Server) handle(st *streamState, w *wireBatch) error {
+	if w.hasIdentifier {
+		// The identity outlives the frame it came in.
+		st.id = Identity{NodeID: strings.Clone(w.nodeID), Cluster: strings.Clone(w.cluster), LogName: strings.Clone(w.logNm), Principal: st.id.Principal}
 		s.cfg.Converter.Bind(&st.id)
 		st.started = true
 	} else if !st.started {
@@ -245,29 +273,15 @@ func (s *Server) handle(st *streamState, msg *alsv3.StreamAccessLogsMessage) err
 		return status.Error(codes.InvalidArgument, "the first message of an ALS stream must carry an identifier (node and log_name)")
 	}
 	now := time.Now()
-	var n int
-	switch e := msg.GetLogEntries().(type) {
-	case *alsv3.StreamAccessLogsMessage_HttpLogs:
-		entries := e.HttpLogs.GetLogEntry()
-		if n = len(entries); n > s.cfg.MaxEntriesPerMessage {
-			return s.tooManyEntries(n)
-		}
-		st.grow(n)
-		for i, entry := range entries {
-			s.cfg.Converter.HTTP(&st.records[i], &st.id, entry, now)
-		}
-	case *alsv3.StreamAccessLogsMessage_TcpLogs:
-		entries := e.TcpLogs.GetLogEntry()
-		if n = len(entries); n > s.cfg.MaxEntriesPerMessage {
-			return s.tooManyEntries(n)
-		}
-		st.grow(n)
-		for i, entry := range entries {
-			s.cfg.Converter.TCP(&st.records[i], &st.id, entry, now)
-		}
-	default:
+	if !w.hasLogs {
 		return nil // an identifier-only message
 	}
+	n := w.n
+	if n > s.cfg.MaxEntriesPerMessage {
+		return s.tooManyEntries(n)
+	}
+	st.grow(n)
+	w.toRecords(s.cfg.Converter, st.records[:n], &st.id, now)
 	if cut := st.id.headersCut; cut > 0 {
 		st.id.headersCut = 0
 		s.m.limitHits.WithLabelValues("header_bytes").Add(float64(cut))

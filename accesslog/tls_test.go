@@ -778,7 +778,7 @@ services:
 		Identifier: &alsv3.StreamAccessLogsMessage_Identifier{Node: &corev3.Node{Id: "gw", Cluster: "ingress"}, LogName: "als"},
 		LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}},
 	}
-	if err := srv.handle(st, msg); err != nil {
+	if err := srv.handle(st, decodedBatch(t, msg, 100)); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(kept, " "); got != "checkout/0 checkout/2 checkout/5" {

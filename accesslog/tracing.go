@@ -3,13 +3,11 @@ package accesslog
 import (
 	"context"
 
-	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // TracerName is the instrumentation scope of alsd's own spans.
@@ -37,19 +35,18 @@ func tracer(tp trace.TracerProvider) trace.Tracer {
 }
 
 // handleTraced is handle within an "als.batch" span.
-func (s *Server) handleTraced(ctx context.Context, st *streamState, msg *alsv3.StreamAccessLogsMessage) error {
+func (s *Server) handleTraced(ctx context.Context, st *streamState, w *wireBatch) error {
 	_, span := s.tracer.Start(ctx, SpanBatch, trace.WithSpanKind(trace.SpanKindServer))
 	if !span.IsRecording() {
 		span.End()
-		return s.handle(st, msg)
+		return s.handle(st, w)
 	}
 	before := s.accepted.Load()
-	err := s.handle(st, msg)
-	n := len(msg.GetHttpLogs().GetLogEntry()) + len(msg.GetTcpLogs().GetLogEntry())
+	err := s.handle(st, w)
 	span.SetAttributes(
-		AttrRecords.Int(n),
+		AttrRecords.Int(w.n),
 		AttrAccepted.Int64(s.accepted.Load()-before),
-		AttrBytes.Int(proto.Size(msg)),
+		AttrBytes.Int(len(w.frame)),
 		attribute.String("als.node_id", st.id.NodeID),
 		attribute.String("als.log_name", st.id.LogName),
 	)
