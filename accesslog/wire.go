@@ -94,6 +94,21 @@ type field struct {
 func next(b *[]byte) (field, error) {
 	buf := *b
 	var f field
+	// Most fields of an entry have a one-byte tag and a one-byte length
+	// or value: read those inline.
+	if len(buf) >= 2 && buf[0] < 0x80 && buf[0] >= 8 && buf[1] < 0x80 {
+		f.num, f.typ = protowire.Number(buf[0]>>3), protowire.Type(buf[0]&7)
+		switch n := int(buf[1]); {
+		case f.typ == protowire.VarintType:
+			f.v = uint64(n)
+			*b = buf[2:]
+			return f, nil
+		case f.typ == protowire.BytesType && n <= len(buf)-2:
+			f.b = buf[2 : 2+n]
+			*b = buf[2+n:]
+			return f, nil
+		}
+	}
 	num, typ, n := protowire.ConsumeTag(buf)
 	if n < 0 || num > protowire.MaxValidNumber {
 		return f, errWireFormat
