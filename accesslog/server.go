@@ -153,6 +153,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 
 const errTooManyStreams = "too many ALS streams"
 
+// maxPooledFrame is the largest frame a stream keeps for reuse: Envoy
+// flushes its ALS buffer at 16 KiB by default, and a stream that once sent
+// a message of MaxMessageBytes should not hold that much for its lifetime.
+const maxPooledFrame = 256 << 10
+
 type received struct {
 	batch *wireBatch
 	err   error
@@ -236,9 +241,11 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 			if err := s.handleTraced(stream.Context(), st, r.batch); err != nil {
 				return err
 			}
-			select {
-			case free <- r.batch:
-			default:
+			if cap(r.batch.frame) <= maxPooledFrame {
+				select {
+				case free <- r.batch:
+				default:
+				}
 			}
 			idle.Reset(s.cfg.StreamIdleTimeout)
 		case <-idle.C:
