@@ -63,9 +63,11 @@ type SinkConfig struct {
 
 // Sink produces messages to Kafka with acks=all without ever blocking the
 // caller. Submit queues a batch in memory; workers produce it; whatever
-// Kafka does not acknowledge within DeliveryTimeout, or whatever arrives
-// while older messages still wait in the spool, is appended to the spool
-// and replayed in order once Kafka takes it again. Delivery is
+// Kafka does not acknowledge within DeliveryTimeout, whatever does not fit
+// the queue, and whatever arrives while Kafka is failing is appended to the
+// spool, which a replayer delivers in order, alongside new records once
+// Kafka takes records again (so during recovery a service's records can
+// reach Kafka out of order; their time field orders them). Delivery is
 // at-least-once: a produce that times out may still land, and is then
 // replayed too.
 type Sink struct {
@@ -77,9 +79,10 @@ type Sink struct {
 	tracer  trace.Tracer
 	queue   chan *sinkBatch
 	closing atomic.Bool
-	// spilling is set while the spool holds undelivered messages: new
-	// messages then go to the spool too, so per-key order is kept.
-	spilling atomic.Bool
+	// failing is set when a produce fails and cleared by the next one that
+	// succeeds: meanwhile new messages go straight to the spool rather than
+	// each waiting out a delivery timeout.
+	failing atomic.Bool
 
 	healthMu  sync.Mutex
 	lastErr   error
@@ -147,8 +150,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	}
 	s.spool = sp
 	if b := sp.Bytes(); b > 0 {
-		s.spilling.Store(true)
-		s.log.Info("spool holds undelivered records from an earlier run; replaying them first", "bytes", b)
+		s.log.Info("spool holds undelivered records from an earlier run; replaying them alongside new ones", "bytes", b)
 	}
 	s.m.spoolBytes.Set(float64(sp.Bytes()))
 	if cfg.Transport == nil {
@@ -185,14 +187,15 @@ func (s *Sink) Submit(msgs []Message) {
 		return
 	}
 	b := &sinkBatch{msgs: msgs, accepted: time.Now()}
-	if s.closing.Load() || s.spilling.Load() {
-		s.toSpool(b.msgs, "")
+	if s.closing.Load() || s.failing.Load() {
+		s.toSpool(b.msgs, spoolClosingOrFailing(s))
 		return
 	}
 	select {
 	case s.queue <- b:
 	default:
-		s.toSpool(b.msgs, "queue full")
+		// More than Kafka takes right now: the replayer catches up.
+		s.toSpool(b.msgs, spoolQueueFull)
 	}
 }
 
@@ -276,8 +279,12 @@ func (s *Sink) close() error {
 
 // deliver produces b, spooling what Kafka has not acknowledged by deadline.
 func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
-	if s.spilling.Load() || time.Until(deadline) < 10*time.Millisecond {
-		s.toSpool(b.msgs, "")
+	if s.failing.Load() {
+		s.toSpool(b.msgs, spoolKafkaFailing)
+		return
+	}
+	if time.Until(deadline) < 10*time.Millisecond {
+		s.toSpool(b.msgs, spoolTimeout)
 		return
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -287,7 +294,8 @@ func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 		return
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("no acknowledgement within %s of accepting the records: %w", s.cfg.DeliveryTimeout, err)
+		s.toSpool(b.msgs, spoolTimeout)
+		return
 	}
 	var werrs kafka.WriteErrors
 	if errors.As(err, &werrs) && len(werrs) == len(b.msgs) {
@@ -298,10 +306,10 @@ func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 			}
 		}
 		s.m.produced.Add(float64(len(b.msgs) - len(failed)))
-		s.toSpool(failed, err.Error())
+		s.toSpool(failed, spoolKafkaError)
 		return
 	}
-	s.toSpool(b.msgs, err.Error())
+	s.toSpool(b.msgs, spoolKafkaError)
 }
 
 func (s *Sink) produce(ctx context.Context, msgs []Message) error {
@@ -322,6 +330,9 @@ func (s *Sink) produce(ctx context.Context, msgs []Message) error {
 		err = writeErrors{werrs}
 	}
 	err = fmt.Errorf("produce to %q: %w", s.cfg.Topic, err)
+	// A timeout counts as failing too: when Kafka is slower than the
+	// delivery timeout, new records go to the spool at once instead of each
+	// waiting it out, and the replayer's large batches catch up.
 	s.unhealthy(err)
 	return err
 }
@@ -346,13 +357,26 @@ var encodingHeaders = map[Encoding][]kafka.Header{
 	Proto: {{Key: "content-type", Value: []byte(Proto.ContentType())}},
 }
 
-// toSpool appends msgs to the spool and switches the sink to spilling.
-func (s *Sink) toSpool(msgs []Message, why string) {
+// Reasons of alsd_spooled_total: why records went to the spool.
+const (
+	spoolKafkaFailing = "kafka_failing" // the last produce failed
+	spoolKafkaError   = "kafka_error"   // their own produce failed
+	spoolTimeout      = "timeout"       // not acknowledged within DeliveryTimeout
+	spoolQueueFull    = "queue_full"    // more than Kafka takes right now
+	spoolShutdown     = "shutdown"      // submitted while the sink closes
+)
+
+func spoolClosingOrFailing(s *Sink) string {
+	if s.closing.Load() {
+		return spoolShutdown
+	}
+	return spoolKafkaFailing
+}
+
+// toSpool appends msgs to the spool for the replayer.
+func (s *Sink) toSpool(msgs []Message, reason string) {
 	if len(msgs) == 0 {
 		return
-	}
-	if !s.spilling.Swap(true) && why != "" {
-		s.log.Warn("kafka is not taking records; spooling them until it does", "topic", s.cfg.Topic, "reason", why)
 	}
 	if err := s.spool.Append(msgs); err != nil {
 		reason := "spool_error"
@@ -363,7 +387,7 @@ func (s *Sink) toSpool(msgs []Message, why string) {
 		s.log.Error("dropping records", "records", len(msgs), "reason", reason, "err", err)
 		return
 	}
-	s.m.spooled.Add(float64(len(msgs)))
+	s.m.spooled.WithLabelValues(reason).Add(float64(len(msgs)))
 	s.m.spoolBytes.Set(float64(s.spool.Bytes()))
 }
 
@@ -380,8 +404,7 @@ func (s *Sink) probe(ctx context.Context) {
 	}
 	if err != nil {
 		err = fmt.Errorf("topic %q: %w", s.cfg.Topic, err)
-		s.unhealthy(err)
-		s.log.Warn("kafka is not reachable at start; records will spool until it is", "brokers", strings.Join(s.cfg.Brokers, ","), "err", err)
+		s.unhealthy(fmt.Errorf("brokers %s at start: %w", strings.Join(s.cfg.Brokers, ","), err))
 		return
 	}
 	s.healthy()
@@ -389,7 +412,7 @@ func (s *Sink) probe(ctx context.Context) {
 }
 
 // replay delivers the spool in order, retrying with backoff while Kafka is
-// unavailable, and ends spilling once the spool is empty.
+// unavailable.
 func (s *Sink) replay(ctx context.Context) {
 	const maxBackoff = 5 * time.Second
 	backoff := 100 * time.Millisecond
@@ -403,9 +426,6 @@ func (s *Sink) replay(ctx context.Context) {
 				s.log.Error("reading spool", "err", err)
 			}
 			if len(msgs) == 0 {
-				if s.spool.Bytes() == 0 && s.spilling.Swap(false) {
-					s.log.Info("spool replayed; producing directly again")
-				}
 				select {
 				case <-s.spool.Appended():
 				case <-time.After(time.Second):
@@ -447,12 +467,18 @@ func (s *Sink) healthy() {
 	s.healthMu.Lock()
 	s.lastOKAt = time.Now()
 	s.healthMu.Unlock()
+	if s.failing.Swap(false) {
+		s.log.Info("kafka takes records again; producing directly, the spool is replayed alongside", "topic", s.cfg.Topic, "spool_bytes", s.spool.Bytes())
+	}
 }
 
 func (s *Sink) unhealthy(err error) {
 	s.healthMu.Lock()
 	s.lastErr, s.lastErrAt = err, time.Now()
 	s.healthMu.Unlock()
+	if !s.failing.Swap(true) {
+		s.log.Warn("kafka is not taking records; spooling them until it does", "topic", s.cfg.Topic, "err", err)
+	}
 }
 
 // Status describes Kafka reachability for /readyz: ok is false while the
@@ -481,7 +507,7 @@ func (s *Sink) Spooled() int64 { return s.spool.Bytes() }
 type sinkMetrics struct {
 	produced     prometheus.Counter
 	kafkaErrors  prometheus.Counter
-	spooled      prometheus.Counter
+	spooled      *prometheus.CounterVec
 	replayed     prometheus.Counter
 	spoolBytes   prometheus.Gauge
 	spoolCorrupt prometheus.Counter
@@ -503,8 +529,8 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 			Name: MetricKafkaProduced, Help: "Records acknowledged by Kafka (acks=all), including replayed ones."}),
 		kafkaErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: MetricKafkaErrors, Help: "Failed produce requests."}),
-		spooled: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "alsd_spooled_total", Help: "Records written to the spool because Kafka did not take them in time."}),
+		spooled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alsd_spooled_total", Help: "Records written to the spool instead of straight to Kafka, by reason."}, []string{"reason"}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alsd_spool_replayed_total", Help: "Records replayed from the spool to Kafka."}),
 		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -129,7 +129,7 @@ func TestSoak(t *testing.T) {
 	onKafka, dups := checkSoakRecords(t, msgs, sent)
 
 	m := h.sink.m
-	spooled, replayed, produced := testutil.ToFloat64(m.spooled), testutil.ToFloat64(m.replayed), testutil.ToFloat64(m.produced)
+	spooled, replayed, produced := sumCounters(m.spooled), testutil.ToFloat64(m.replayed), testutil.ToFloat64(m.produced)
 	dropped := testutil.ToFloat64(m.dropped.WithLabelValues("spool_full"))
 	var counted float64
 	for k := range h.server.m.records {
