@@ -58,11 +58,18 @@ func (h *spoolHarness) open(t *testing.T) *Spool {
 // maxBytes per Read, as the sink's replayer does.
 func drain(t *testing.T, s *Spool, max, maxBytes int) []Message {
 	t.Helper()
+	return drainWithin(t, s, max, maxBytes, 10000)
+}
+
+// drainWithin is drain failing once it takes more than reads reads: more
+// than the spool's contents could possibly need means Read loops.
+func drainWithin(t *testing.T, s *Spool, max, maxBytes, reads int) []Message {
+	t.Helper()
 	var all []Message
 	cur := s.Cursor()
 	for i := 0; ; i++ {
-		if i > 10000 {
-			t.Fatal("spool reads do not end")
+		if i > reads {
+			t.Fatalf("%d reads and the spool still is not empty (cursor %v)", i, cur)
 		}
 		msgs, next, err := s.Read(cur, max, maxBytes)
 		if err != nil {
