@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/axiomhq/hyperloglog"
+
+	"github.com/meshtel/meshtel/internal/atomicfile"
 )
 
 // StateFile is the checkpoint's name inside Config.StateDir.
@@ -307,32 +309,9 @@ func (inv *Inventory) writeCheckpoint() error {
 	if err != nil {
 		return err
 	}
-	dir := inv.cfg.StateDir
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("creating state dir %q: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+StateFile+".*")
-	if err != nil {
-		return fmt.Errorf("writing cookie checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, StateFile))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing cookie checkpoint %q: %w", filepath.Join(dir, StateFile), err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable where the filesystem allows it
-		_ = d.Close()
+	path := filepath.Join(inv.cfg.StateDir, StateFile)
+	if err := atomicfile.Write(path, data, 0o750); err != nil {
+		return fmt.Errorf("writing cookie checkpoint %q: %w", path, err)
 	}
 	return nil
 }
