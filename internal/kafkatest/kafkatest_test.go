@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // kinds starts each broker kind with topics created; "real" skips unless
@@ -58,8 +59,43 @@ func produce(t *testing.T, w *kafka.Writer, from, n int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
+	if err := writeRetrying(ctx, w, msgs); err != nil {
 		t.Fatalf("produce %d messages to %q: %v", n, w.Topic, err)
+	}
+}
+
+// writeRetrying writes msgs, writing again only the messages that failed
+// without reaching the broker. After a restart the broker leads its
+// partitions again (Restart waits for that), but a writer's cached metadata
+// can still say "no leader" until its next refresh, and kafka-go fails such
+// messages at once instead of retrying them. Nothing that may have landed is
+// written twice, so exactly-once still holds.
+func writeRetrying(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		var werrs kafka.WriteErrors
+		if !errors.As(err, &werrs) {
+			return err
+		}
+		var again []kafka.Message
+		for i, e := range werrs {
+			if e == nil {
+				continue
+			}
+			if !errors.Is(e, protocol.ErrNoLeader) {
+				return fmt.Errorf("message %d: %w", i, e)
+			}
+			again = append(again, msgs[i])
+		}
+		msgs = again
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d messages without a leader: %w", len(msgs), errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
