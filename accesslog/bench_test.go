@@ -1,12 +1,14 @@
 package accesslog
 
 import (
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/meshtel/meshtel/envoysim"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -15,12 +17,11 @@ import (
 // Envoy sends it.
 func benchMessage(b *testing.B) []byte {
 	b.Helper()
-	svc := &simService{name: "web", cluster: "web", port: 8080, healthCheck: "/status", upstreams: []string{"api"},
-		routes: []string{"default", "api"}, badRatio: 0.001, medianLatency: 40 * time.Millisecond}
-	g := &entryGen{svc: svc, services: []simService{*svc}, rng: rand.New(rand.NewPCG(1, 2)), ip: "10.0.0.1"}
+	g := envoysim.NewGenerator(envoysim.GeneratorConfig{Service: "web", HealthCheck: "/status", Upstreams: []string{"api"},
+		Routes: []string{"default", "api"}, BadRatio: 0.001, Seed: 1})
 	entries := make([]*datav3.HTTPAccessLogEntry, 100)
 	for i := range entries {
-		entries[i] = g.http()
+		entries[i] = g.HTTP()
 		entries[i].CommonProperties.StartTime = timestamppb.Now()
 	}
 	msg := &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
@@ -39,10 +40,10 @@ func benchMessage(b *testing.B) []byte {
 // the wire decoder: proto.Unmarshal, then Converter.HTTP.
 func BenchmarkPipeline(b *testing.B) {
 	raw := benchMessage(b)
-	conv := &Converter{Catalog: testCatalog(b), Classify: func(*Record) string { return "good" }}
+	conv := &Converter{Catalog: testCatalog(b), Classify: func(*record.Record) outcome.Outcome { return outcome.Good }}
 	id := &Identity{NodeID: "sidecar~10.0.0.1~web~ns", Cluster: "web", LogName: "als"}
 	conv.Bind(id)
-	records := make([]Record, 100)
+	records := make([]record.Record, 100)
 	var buf []byte
 	const entries = 100
 
@@ -59,7 +60,7 @@ func BenchmarkPipeline(b *testing.B) {
 		buf = buf[:0]
 		for i, e := range msg.GetHttpLogs().GetLogEntry() {
 			conv.HTTP(&records[i], id, e, now)
-			buf = AppendJSON(buf, &records[i])
+			buf = record.AppendJSON(buf, &records[i])
 		}
 	}
 	var w wireBatch
@@ -72,7 +73,7 @@ func BenchmarkPipeline(b *testing.B) {
 		w.toRecords(conv, records[:w.n], id, now)
 		buf = buf[:0]
 		for i := range w.n {
-			buf = AppendJSON(buf, &records[i])
+			buf = record.AppendJSON(buf, &records[i])
 		}
 	}
 	// They are interleaved so that load from elsewhere on the machine
@@ -103,7 +104,7 @@ func BenchmarkWireDecode(b *testing.B) {
 	conv := &Converter{Catalog: testCatalog(b)}
 	id := &Identity{NodeID: "sidecar~10.0.0.1~web~ns", Cluster: "web", LogName: "als"}
 	conv.Bind(id)
-	records := make([]Record, 100)
+	records := make([]record.Record, 100)
 	w := wireBatch{frame: raw}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -11,7 +11,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/meshtel/meshtel/catalog"
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 )
 
 // Identity is what a stream's first message says about the Envoy that sent
@@ -42,9 +44,9 @@ type Converter struct {
 	// strings carry e-mail addresses, tokens and other PII.
 	KeepQuery bool
 	// Classify sets Record.Outcome once every other field is filled; nil
-	// leaves it empty. The SLI package supplies it, so this package needs
+	// leaves it Unknown. The SLI package supplies it, so this package needs
 	// no knowledge of SLOs.
-	Classify func(*Record) string
+	Classify func(*record.Record) outcome.Outcome
 	// MaxHeaderBytes caps the bytes of logged headers one record keeps
 	// (x-request-id, user-agent, cookie, set-cookie, in that order); the
 	// rest is cut, whole cookies at a time. 0 means DefaultMaxHeaderBytes;
@@ -66,7 +68,7 @@ func (c *Converter) Bind(id *Identity) {
 // (wire.go) straight from the bytes, and fill turns either into a Record,
 // so the two paths cannot drift apart.
 type entry struct {
-	kind Kind
+	kind record.Kind
 
 	startTime                         optTime
 	routeName, upstreamCluster        string
@@ -112,9 +114,9 @@ type optString struct {
 }
 
 // HTTP fills r from an HTTP entry. r is reset first; its slices are reused.
-func (c *Converter) HTTP(r *Record, id *Identity, e *datav3.HTTPAccessLogEntry, now time.Time) {
+func (c *Converter) HTTP(r *record.Record, id *Identity, e *datav3.HTTPAccessLogEntry, now time.Time) {
 	var f entry
-	f.kind = HTTP
+	f.kind = record.HTTP
 	f.common(e.GetCommonProperties())
 	f.protocol = e.GetProtocolVersion()
 	req := e.GetRequest()
@@ -142,9 +144,9 @@ func (c *Converter) HTTP(r *Record, id *Identity, e *datav3.HTTPAccessLogEntry, 
 }
 
 // TCP fills r from a TCP entry. r is reset first; its slices are reused.
-func (c *Converter) TCP(r *Record, id *Identity, e *datav3.TCPAccessLogEntry, now time.Time) {
+func (c *Converter) TCP(r *record.Record, id *Identity, e *datav3.TCPAccessLogEntry, now time.Time) {
 	var f entry
-	f.kind = TCP
+	f.kind = record.TCP
 	f.common(e.GetCommonProperties())
 	f.requestBytes = e.GetConnectionProperties().GetReceivedBytes()
 	f.responseBytes = e.GetConnectionProperties().GetSentBytes()
@@ -182,8 +184,8 @@ func optDurationOf(d *durationpb.Duration) optDuration {
 }
 
 // fill turns f into r. r is reset first; its slices are reused.
-func (c *Converter) fill(r *Record, id *Identity, f *entry, now time.Time) {
-	r.reset()
+func (c *Converter) fill(r *record.Record, id *Identity, f *entry, now time.Time) {
+	r.Reset()
 	r.Kind = f.kind
 	r.NodeID = id.NodeID
 	r.LogName = id.LogName
@@ -216,13 +218,13 @@ func (c *Converter) fill(r *Record, id *Identity, f *entry, now time.Time) {
 	r.Intermediate = f.intermediate || !finalType(f.logType)
 	r.RequestBytes = f.requestBytes
 	r.ResponseBytes = f.responseBytes
-	if f.kind == HTTP {
+	if f.kind == record.HTTP {
 		c.fillHTTP(r, id, f)
 	}
 	c.finish(r, id)
 }
 
-func (c *Converter) fillHTTP(r *Record, id *Identity, f *entry) {
+func (c *Converter) fillHTTP(r *record.Record, id *Identity, f *entry) {
 	r.Protocol = httpVersion(f.protocol)
 	if f.method != corev3.RequestMethod_METHOD_UNSPECIFIED {
 		r.Method = f.method.String()
@@ -260,10 +262,10 @@ func (c *Converter) fillHTTP(r *Record, id *Identity, f *entry) {
 	}
 
 	if h := hb.cookie(f.cookieHeader); h != "" {
-		r.Cookies, r.MalformedCookies = cookies.ParseRequest(h, r.Cookies, r.MalformedCookies)
+		r.Cookies, r.MalformedCookies = httpcookie.ParseRequest(h, r.Cookies, r.MalformedCookies)
 	}
 	if h := hb.setCookie(f.setCookieHeader); h != "" {
-		r.Cookies, r.MalformedCookies = cookies.ParseResponse(h, r.Time, r.Cookies, r.MalformedCookies)
+		r.Cookies, r.MalformedCookies = httpcookie.ParseResponse(h, r.Time, r.Cookies, r.MalformedCookies)
 	}
 	if hb.cut {
 		id.headersCut++
@@ -272,7 +274,7 @@ func (c *Converter) fillHTTP(r *Record, id *Identity, f *entry) {
 
 // finish derives the fields that depend on the rest: service, direction,
 // peer service and outcome.
-func (c *Converter) finish(r *Record, id *Identity) {
+func (c *Converter) finish(r *record.Record, id *Identity) {
 	cat := c.Catalog
 	switch {
 	case id.service != "":
@@ -286,9 +288,9 @@ func (c *Converter) finish(r *Record, id *Identity) {
 	}
 	switch {
 	case strings.HasPrefix(r.UpstreamCluster, "inbound|"):
-		r.Direction = Inbound
+		r.Direction = record.Inbound
 	case strings.HasPrefix(r.UpstreamCluster, "outbound|"):
-		r.Direction = Outbound
+		r.Direction = record.Outbound
 		r.PeerService = peerService(cat, r.UpstreamCluster)
 	}
 	if c.Classify != nil {

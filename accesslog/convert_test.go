@@ -16,7 +16,9 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshtel/meshtel/catalog"
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 )
 
 // Cookie values planted in convert and encoding tests: neither may appear
@@ -137,24 +139,24 @@ var convIdentity = Identity{NodeID: "sidecar~10.0.0.1~web-7f~default", Cluster: 
 	Principal: "spiffe://cluster/ns/web/sa/web-envoy"}
 
 // convert runs c.HTTP on a fresh Record with a bound copy of id.
-func convertHTTP(c *Converter, id Identity, e *datav3.HTTPAccessLogEntry) *Record {
+func convertHTTP(c *Converter, id Identity, e *datav3.HTTPAccessLogEntry) *record.Record {
 	c.Bind(&id)
-	var r Record
+	var r record.Record
 	c.HTTP(&r, &id, e, convStart.Add(time.Hour))
 	return &r
 }
 
-func convertTCP(c *Converter, id Identity, e *datav3.TCPAccessLogEntry) *Record {
+func convertTCP(c *Converter, id Identity, e *datav3.TCPAccessLogEntry) *record.Record {
 	c.Bind(&id)
-	var r Record
+	var r record.Record
 	c.TCP(&r, &id, e, convStart.Add(time.Hour))
 	return &r
 }
 
 // withoutHashes drops the process-salted value hashes, which a test cannot
 // predict.
-func withoutHashes(obs []cookies.Observation) []cookies.Observation {
-	out := make([]cookies.Observation, len(obs))
+func withoutHashes(obs []httpcookie.Observation) []httpcookie.Observation {
+	out := make([]httpcookie.Observation, len(obs))
 	for i, o := range obs {
 		o.ValueHash = 0
 		out[i] = o
@@ -163,11 +165,11 @@ func withoutHashes(obs []cookies.Observation) []cookies.Observation {
 }
 
 func TestConvertHTTPFullEntry(t *testing.T) {
-	c := &Converter{Catalog: convCatalog(t), Classify: func(r *Record) string { return "bad" }}
+	c := &Converter{Catalog: convCatalog(t), Classify: func(r *record.Record) outcome.Outcome { return outcome.Bad }}
 	got := convertHTTP(c, convIdentity, fullHTTPEntry())
-	want := Record{
+	want := record.Record{
 		Time:                    convStart,
-		Kind:                    HTTP,
+		Kind:                    record.HTTP,
 		Service:                 "web", // web.default is an alias of web
 		NodeID:                  convIdentity.NodeID,
 		LogName:                 "als",
@@ -194,20 +196,20 @@ func TestConvertHTTPFullEntry(t *testing.T) {
 		TLSVersion:              "TLSv1_3",
 		PeerPrincipal:           "spiffe://cluster/ns/web/sa/web", // URI SAN over an earlier DNS SAN
 		ReporterPrincipal:       convIdentity.Principal,
-		Direction:               Outbound,
+		Direction:               record.Outbound,
 		PeerService:             "reviews",
 		ResponseCodeDetails:     "upstream_reset_before_response_started{connection_failure}",
 		ConnectionTermination:   "idle timeout",
 		UpstreamFailure:         "delayed connect error: 111",
-		Outcome:                 "bad",
-		Cookies: []cookies.Observation{
-			{Name: "sid", Source: cookies.Request, ValueClass: cookies.Opaque},
-			{Name: "theme", Source: cookies.Request, ValueClass: cookies.Classify("dark")},
+		Outcome:                 outcome.Bad,
+		Cookies: []httpcookie.Observation{
+			{Name: "sid", Source: httpcookie.Request, ValueClass: httpcookie.Opaque},
+			{Name: "theme", Source: httpcookie.Request, ValueClass: httpcookie.Classify("dark")},
 			// Expires is one hour after the entry's start time.
-			{Name: "sid", Source: cookies.Response, Domain: "example.com", Path: "/", Secure: true, HTTPOnly: true,
-				SameSite: "Lax", MaxAgeS: 3600, HasMaxAge: true, ValueClass: cookies.Opaque},
-			{Name: "pref", Source: cookies.Response, Secure: true, Partitioned: true, MaxAgeS: 3600, HasMaxAge: true,
-				ValueClass: cookies.Opaque},
+			{Name: "sid", Source: httpcookie.Response, Domain: "example.com", Path: "/", Secure: true, HTTPOnly: true,
+				SameSite: "Lax", MaxAgeS: 3600, HasMaxAge: true, ValueClass: httpcookie.Opaque},
+			{Name: "pref", Source: httpcookie.Response, Secure: true, Partitioned: true, MaxAgeS: 3600, HasMaxAge: true,
+				ValueClass: httpcookie.Opaque},
 		},
 	}
 	gotCookies := withoutHashes(got.Cookies)
@@ -224,15 +226,15 @@ func TestConvertHTTPFullEntry(t *testing.T) {
 
 // assertNoSecrets checks that no planted cookie value is in r, in either
 // encoding, or in r printed with %+v (as a careless log line would).
-func assertNoSecrets(t *testing.T, r *Record) {
+func assertNoSecrets(t *testing.T, r *record.Record) {
 	t.Helper()
-	pb, err := proto.Marshal(ToProto(r))
+	pb, err := proto.Marshal(record.ToProto(r))
 	if err != nil {
 		t.Fatal(err)
 	}
 	outputs := map[string]string{
 		"record": fmt.Sprintf("%+v", *r),
-		"json":   string(AppendJSON(nil, r)),
+		"json":   string(record.AppendJSON(nil, r)),
 		"proto":  string(pb),
 	}
 	for name, out := range outputs {
@@ -247,9 +249,9 @@ func assertNoSecrets(t *testing.T, r *Record) {
 func TestConvertTCPFullEntry(t *testing.T) {
 	c := &Converter{Catalog: convCatalog(t)}
 	got := convertTCP(c, Identity{NodeID: "router~10.0.0.2~gw~ns", Cluster: "gateway", LogName: "tcp"}, fullTCPEntry())
-	want := Record{
+	want := record.Record{
 		Time:                    convStart,
-		Kind:                    TCP,
+		Kind:                    record.TCP,
 		Service:                 "cache", // gateway names no service; port 6379 does
 		NodeID:                  "router~10.0.0.2~gw~ns",
 		LogName:                 "tcp",
@@ -268,7 +270,7 @@ func TestConvertTCPFullEntry(t *testing.T) {
 		ResponseBytes:           65536,
 		TLSVersion:              "TLSv1_3",
 		PeerPrincipal:           "spiffe://cluster/ns/web/sa/web",
-		Direction:               Inbound,
+		Direction:               record.Inbound,
 		ConnectionTermination:   "idle timeout",
 		UpstreamFailure:         "delayed connect error: 111",
 	}
@@ -289,152 +291,152 @@ func TestConvertHTTPFieldSources(t *testing.T) {
 		name      string
 		keepQuery bool
 		mutate    func(e *datav3.HTTPAccessLogEntry)
-		check     func(r *Record) string
+		check     func(r *record.Record) string
 	}{
 		{"path without original_path", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.OriginalPath = "" },
-			func(r *Record) string { return want(r.Path, "/v1/pins") }},
+			func(r *record.Record) string { return want(r.Path, "/v1/pins") }},
 		{"query kept with KeepQuery", true, nil,
-			func(r *Record) string { return want(r.Path, "/api/v1/pins?email=someone@example.org#frag") }},
+			func(r *record.Record) string { return want(r.Path, "/api/v1/pins?email=someone@example.org#frag") }},
 		{"fragment alone stripped", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.OriginalPath = "/a#b?c" },
-			func(r *Record) string { return want(r.Path, "/a") }},
+			func(r *record.Record) string { return want(r.Path, "/a") }},
 		{"bare question mark stripped", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.OriginalPath = "/a?" },
-			func(r *Record) string { return want(r.Path, "/a") }},
+			func(r *record.Record) string { return want(r.Path, "/a") }},
 		{"no path", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.OriginalPath, e.Request.Path = "", "" },
-			func(r *Record) string { return want(r.Path, "") }},
+			func(r *record.Record) string { return want(r.Path, "") }},
 		{"duration falls back to time_to_last_downstream_tx_byte", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.Duration = nil },
-			func(r *Record) string { return wantDur(r.DurationMs, r.HasDuration, 99, true) }},
+			func(r *record.Record) string { return wantDur(r.DurationMs, r.HasDuration, 99, true) }},
 		{"no duration at all", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.CommonProperties.Duration, e.CommonProperties.TimeToLastDownstreamTxByte = nil, nil
 			},
-			func(r *Record) string { return wantDur(r.DurationMs, r.HasDuration, 0, false) }},
+			func(r *record.Record) string { return wantDur(r.DurationMs, r.HasDuration, 0, false) }},
 		{"zero duration is known", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.Duration = durationpb.New(0) },
-			func(r *Record) string { return wantDur(r.DurationMs, r.HasDuration, 0, true) }},
+			func(r *record.Record) string { return wantDur(r.DurationMs, r.HasDuration, 0, true) }},
 		{"sub-millisecond duration", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.CommonProperties.Duration = &durationpb.Duration{Seconds: 2, Nanos: 250_000}
 			},
-			func(r *Record) string { return wantDur(r.DurationMs, r.HasDuration, 2000.25, true) }},
+			func(r *record.Record) string { return wantDur(r.DurationMs, r.HasDuration, 2000.25, true) }},
 		{"no upstream duration", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.TimeToLastUpstreamRxByte = nil },
-			func(r *Record) string { return wantDur(r.UpstreamDurationMs, r.HasUpstreamDuration, 0, false) }},
+			func(r *record.Record) string { return wantDur(r.UpstreamDurationMs, r.HasUpstreamDuration, 0, false) }},
 		{"no response code", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response.ResponseCode = nil },
-			func(r *Record) string { return want(r.Status, 0) }},
+			func(r *record.Record) string { return want(r.Status, 0) }},
 		{"no response at all", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response = nil },
-			func(r *Record) string {
+			func(r *record.Record) string {
 				return want(fmt.Sprint(r.Status, r.GRPCStatus, r.ResponseBytes, len(r.Cookies)), "0 -1 0 2")
 			}},
 		{"grpc_status from headers without trailers", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response.ResponseTrailers = nil },
-			func(r *Record) string { return want(r.GRPCStatus, 2) }},
+			func(r *record.Record) string { return want(r.GRPCStatus, 2) }},
 		{"grpc_status 0 is kept", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response.ResponseTrailers["grpc-status"] = "0" },
-			func(r *Record) string { return want(r.GRPCStatus, 0) }},
+			func(r *record.Record) string { return want(r.GRPCStatus, 0) }},
 		{"grpc_status absent", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.Response.ResponseTrailers = nil
 				delete(e.Response.ResponseHeaders, "grpc-status")
 			},
-			func(r *Record) string { return want(r.GRPCStatus, -1) }},
+			func(r *record.Record) string { return want(r.GRPCStatus, -1) }},
 		{"grpc_status not a number", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response.ResponseTrailers["grpc-status"] = "UNAVAILABLE" },
-			func(r *Record) string { return want(r.GRPCStatus, -1) }},
+			func(r *record.Record) string { return want(r.GRPCStatus, -1) }},
 		{"grpc_status negative", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response.ResponseTrailers["grpc-status"] = "-1" },
-			func(r *Record) string { return want(r.GRPCStatus, -1) }},
+			func(r *record.Record) string { return want(r.GRPCStatus, -1) }},
 		{"grpc_status beyond 32 bits", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response.ResponseTrailers["grpc-status"] = "4294967310" },
-			func(r *Record) string { return want(r.GRPCStatus, -1) }},
+			func(r *record.Record) string { return want(r.GRPCStatus, -1) }},
 		{"grpc_status with spaces", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Response.ResponseTrailers["grpc-status"] = " 4 " },
-			func(r *Record) string { return want(r.GRPCStatus, 4) }},
+			func(r *record.Record) string { return want(r.GRPCStatus, 4) }},
 		{"user agent and request id from headers", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.UserAgent, e.Request.RequestId = "", "" },
-			func(r *Record) string { return want(r.UserAgent+" "+r.RequestID, "header-agent header-id") }},
+			func(r *record.Record) string { return want(r.UserAgent+" "+r.RequestID, "header-agent header-id") }},
 		{"method unspecified", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.RequestMethod = corev3.RequestMethod_METHOD_UNSPECIFIED },
-			func(r *Record) string { return want(r.Method, "") }},
+			func(r *record.Record) string { return want(r.Method, "") }},
 		{"method OPTIONS", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.RequestMethod = corev3.RequestMethod_OPTIONS },
-			func(r *Record) string { return want(r.Method, "OPTIONS") }},
+			func(r *record.Record) string { return want(r.Method, "OPTIONS") }},
 		{"HTTP/1.0", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.ProtocolVersion = datav3.HTTPAccessLogEntry_HTTP10 },
-			func(r *Record) string { return want(r.Protocol, "HTTP/1.0") }},
+			func(r *record.Record) string { return want(r.Protocol, "HTTP/1.0") }},
 		{"HTTP/1.1", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.ProtocolVersion = datav3.HTTPAccessLogEntry_HTTP11 },
-			func(r *Record) string { return want(r.Protocol, "HTTP/1.1") }},
+			func(r *record.Record) string { return want(r.Protocol, "HTTP/1.1") }},
 		{"HTTP/3", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.ProtocolVersion = datav3.HTTPAccessLogEntry_HTTP3 },
-			func(r *Record) string { return want(r.Protocol, "HTTP/3") }},
+			func(r *record.Record) string { return want(r.Protocol, "HTTP/3") }},
 		{"protocol unspecified", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.ProtocolVersion = datav3.HTTPAccessLogEntry_PROTOCOL_UNSPECIFIED
 			},
-			func(r *Record) string { return want(r.Protocol, "") }},
+			func(r *record.Record) string { return want(r.Protocol, "") }},
 		{"no start time: receive time", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.StartTime = nil },
-			func(r *Record) string { return want(r.Time, convStart.Add(time.Hour)) }},
+			func(r *record.Record) string { return want(r.Time, convStart.Add(time.Hour)) }},
 		{"no upstream cluster", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.UpstreamCluster = "" },
-			func(r *Record) string {
+			func(r *record.Record) string {
 				return want(fmt.Sprint(r.UpstreamCluster == "", r.Direction, r.PeerService == ""), "true  true")
 			}},
 		{"pipe addresses", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.CommonProperties.DownstreamRemoteAddress = &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: "/run/envoy.sock"}}}
 			},
-			func(r *Record) string { return want(r.DownstreamRemoteAddress, "/run/envoy.sock") }},
+			func(r *record.Record) string { return want(r.DownstreamRemoteAddress, "/run/envoy.sock") }},
 		{"internal listener upstream", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.CommonProperties.UpstreamRemoteAddress = &corev3.Address{Address: &corev3.Address_EnvoyInternalAddress{
 					EnvoyInternalAddress: &corev3.EnvoyInternalAddress{AddressNameSpecifier: &corev3.EnvoyInternalAddress_ServerListenerName{ServerListenerName: "tunnel"}}}}
 			},
-			func(r *Record) string { return want(r.UpstreamHost, "tunnel") }},
+			func(r *record.Record) string { return want(r.UpstreamHost, "tunnel") }},
 		{"IPv6 address", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.CommonProperties.UpstreamRemoteAddress = sockAddr("fd00::9", 443)
 			},
-			func(r *Record) string { return want(r.UpstreamHost, "[fd00::9]:443") }},
+			func(r *record.Record) string { return want(r.UpstreamHost, "[fd00::9]:443") }},
 		{"no upstream host", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.UpstreamRemoteAddress = nil },
-			func(r *Record) string { return want(r.UpstreamHost, "") }},
+			func(r *record.Record) string { return want(r.UpstreamHost, "") }},
 		{"no TLS", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.TlsProperties = nil },
-			func(r *Record) string { return want(r.TLSVersion+"|"+r.PeerPrincipal, "|") }},
+			func(r *record.Record) string { return want(r.TLSVersion+"|"+r.PeerPrincipal, "|") }},
 		{"DNS SAN without URI SAN", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				p := e.CommonProperties.TlsProperties.PeerCertificateProperties
 				p.SubjectAltName = p.SubjectAltName[:1]
 			},
-			func(r *Record) string { return want(r.PeerPrincipal, "web.default.svc") }},
+			func(r *record.Record) string { return want(r.PeerPrincipal, "web.default.svc") }},
 		{"URI SAN first", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				p := e.CommonProperties.TlsProperties.PeerCertificateProperties
 				p.SubjectAltName[0], p.SubjectAltName[1] = p.SubjectAltName[1], p.SubjectAltName[0]
 			},
-			func(r *Record) string { return want(r.PeerPrincipal, "spiffe://cluster/ns/web/sa/web") }},
+			func(r *record.Record) string { return want(r.PeerPrincipal, "spiffe://cluster/ns/web/sa/web") }},
 		{"no SANs: subject", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.CommonProperties.TlsProperties.PeerCertificateProperties.SubjectAltName = nil
 			},
-			func(r *Record) string { return want(r.PeerPrincipal, "CN=web") }},
+			func(r *record.Record) string { return want(r.PeerPrincipal, "CN=web") }},
 		{"no peer certificate", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.CommonProperties.TlsProperties.PeerCertificateProperties = nil },
-			func(r *Record) string { return want(r.TLSVersion+"|"+r.PeerPrincipal, "TLSv1_3|") }},
+			func(r *record.Record) string { return want(r.TLSVersion+"|"+r.PeerPrincipal, "TLSv1_3|") }},
 		{"no cookies", false,
 			func(e *datav3.HTTPAccessLogEntry) {
 				delete(e.Request.RequestHeaders, "cookie")
 				delete(e.Response.ResponseHeaders, "set-cookie")
 			},
-			func(r *Record) string { return want(len(r.Cookies), 0) }},
+			func(r *record.Record) string { return want(len(r.Cookies), 0) }},
 	}
 	cat := convCatalog(t)
 	for _, tt := range tests {
@@ -604,7 +606,7 @@ func TestConvertIntermediate(t *testing.T) {
 		}
 	}
 	// No common properties at all: an Envoy < 1.26 final entry.
-	var r Record
+	var r record.Record
 	id := convIdentity
 	c.HTTP(&r, &id, &datav3.HTTPAccessLogEntry{}, convStart)
 	if r.Intermediate {
@@ -668,7 +670,7 @@ func TestConvertRebind(t *testing.T) {
 	c.Bind(&id)
 	e := fullHTTPEntry()
 	e.CommonProperties.DownstreamLocalAddress = nil
-	var r Record
+	var r record.Record
 	c.HTTP(&r, &id, e, convStart)
 	if r.Service != "legacy" {
 		t.Errorf("service %q after re-binding to legacy", r.Service)
@@ -678,23 +680,23 @@ func TestConvertRebind(t *testing.T) {
 func TestConvertDirection(t *testing.T) {
 	tests := []struct {
 		cluster   string
-		direction Direction
+		direction record.Direction
 		peer      string
 	}{
-		{"inbound|8080||", Inbound, ""},
-		{"inbound|8080|http|web.default.svc.cluster.local", Inbound, ""},
-		{"outbound|9080|v1|reviews.bookinfo.svc.cluster.local", Outbound, "reviews"}, // via alias reviews.bookinfo
-		{"outbound|9080||reviews.default.svc.cluster.local", Outbound, "reviews"},    // first label is the service
-		{"outbound|8080||frontend.shop.svc.cluster.local", Outbound, "web"},          // first label is an alias
-		{"outbound|8080||web.default", Outbound, "web"},                              // whole host is an alias
-		{"outbound|80||httpbin.org", Outbound, "httpbin"},                            // unknown: first label
-		{"outbound|9080|v1|reviews", Outbound, "reviews"},
-		{"outbound|9080||", Outbound, ""},
-		{"outbound|", Outbound, ""},
-		{"some_service", DirectionUnknown, ""},
-		{"inbound", DirectionUnknown, ""},
-		{"Outbound|80||x", DirectionUnknown, ""},
-		{"", DirectionUnknown, ""},
+		{"inbound|8080||", record.Inbound, ""},
+		{"inbound|8080|http|web.default.svc.cluster.local", record.Inbound, ""},
+		{"outbound|9080|v1|reviews.bookinfo.svc.cluster.local", record.Outbound, "reviews"}, // via alias reviews.bookinfo
+		{"outbound|9080||reviews.default.svc.cluster.local", record.Outbound, "reviews"},    // first label is the service
+		{"outbound|8080||frontend.shop.svc.cluster.local", record.Outbound, "web"},          // first label is an alias
+		{"outbound|8080||web.default", record.Outbound, "web"},                              // whole host is an alias
+		{"outbound|80||httpbin.org", record.Outbound, "httpbin"},                            // unknown: first label
+		{"outbound|9080|v1|reviews", record.Outbound, "reviews"},
+		{"outbound|9080||", record.Outbound, ""},
+		{"outbound|", record.Outbound, ""},
+		{"some_service", record.DirectionUnknown, ""},
+		{"inbound", record.DirectionUnknown, ""},
+		{"Outbound|80||x", record.DirectionUnknown, ""},
+		{"", record.DirectionUnknown, ""},
 	}
 	cat := convCatalog(t)
 	for _, tt := range tests {
@@ -718,25 +720,25 @@ func TestConvertCookies(t *testing.T) {
 		name      string
 		cookie    string
 		setCookie string
-		want      []cookies.Observation
-		malformed []cookies.Malformed
+		want      []httpcookie.Observation
+		malformed []httpcookie.Malformed
 	}{
 		{
 			name:   "request cookies",
 			cookie: "sid=" + secretSID + "; n=12345; id=0b6a4c3e-8f1d-4c2a-9e7b-5d3f2a1c0e9b",
-			want: []cookies.Observation{
-				{Name: "sid", Source: cookies.Request, ValueClass: cookies.Opaque},
-				{Name: "n", Source: cookies.Request, ValueClass: cookies.Numeric},
-				{Name: "id", Source: cookies.Request, ValueClass: cookies.UUID},
+			want: []httpcookie.Observation{
+				{Name: "sid", Source: httpcookie.Request, ValueClass: httpcookie.Opaque},
+				{Name: "n", Source: httpcookie.Request, ValueClass: httpcookie.Numeric},
+				{Name: "id", Source: httpcookie.Request, ValueClass: httpcookie.UUID},
 			},
 		},
 		{
 			name:   "malformed request cookie does not hide the others",
 			cookie: "=" + secretSID + "; ok=" + secretPref + "; bad",
-			want: []cookies.Observation{
-				{Name: "ok", Source: cookies.Request, ValueClass: cookies.Opaque},
+			want: []httpcookie.Observation{
+				{Name: "ok", Source: httpcookie.Request, ValueClass: httpcookie.Opaque},
 			},
-			malformed: []cookies.Malformed{cookies.NoName, cookies.NoEquals},
+			malformed: []httpcookie.Malformed{httpcookie.NoName, httpcookie.NoEquals},
 		},
 		{
 			// Envoy folds repeated Set-Cookie headers with commas; the
@@ -745,27 +747,27 @@ func TestConvertCookies(t *testing.T) {
 			setCookie: "sid=" + secretSID + "; Expires=Wed, 25 Nov 2026 10:30:00 GMT; Path=/app, " +
 				"old=" + secretPref + "; Expires=Tue, 24 Nov 2026 10:00:00 GMT, " +
 				"legacy=x; expires=Wednesday, 25-Nov-26 12:00:00 GMT; SameSite=Strict",
-			want: []cookies.Observation{
-				{Name: "sid", Source: cookies.Response, Path: "/app", MaxAgeS: 1800, HasMaxAge: true, ValueClass: cookies.Opaque},
-				{Name: "old", Source: cookies.Response, MaxAgeS: 0, HasMaxAge: true, ValueClass: cookies.Opaque},
-				{Name: "legacy", Source: cookies.Response, SameSite: "Strict", MaxAgeS: 7200, HasMaxAge: true, ValueClass: cookies.Classify("x")},
+			want: []httpcookie.Observation{
+				{Name: "sid", Source: httpcookie.Response, Path: "/app", MaxAgeS: 1800, HasMaxAge: true, ValueClass: httpcookie.Opaque},
+				{Name: "old", Source: httpcookie.Response, MaxAgeS: 0, HasMaxAge: true, ValueClass: httpcookie.Opaque},
+				{Name: "legacy", Source: httpcookie.Response, SameSite: "Strict", MaxAgeS: 7200, HasMaxAge: true, ValueClass: httpcookie.Classify("x")},
 			},
 		},
 		{
 			name:      "Max-Age wins over Expires and deletion",
 			setCookie: "a=1; Max-Age=60; Expires=Wed, 25 Nov 2026 20:00:00 GMT, b=2; Max-Age=0",
-			want: []cookies.Observation{
-				{Name: "a", Source: cookies.Response, MaxAgeS: 60, HasMaxAge: true, ValueClass: cookies.Numeric},
-				{Name: "b", Source: cookies.Response, MaxAgeS: 0, HasMaxAge: true, ValueClass: cookies.Numeric},
+			want: []httpcookie.Observation{
+				{Name: "a", Source: httpcookie.Response, MaxAgeS: 60, HasMaxAge: true, ValueClass: httpcookie.Numeric},
+				{Name: "b", Source: httpcookie.Response, MaxAgeS: 0, HasMaxAge: true, ValueClass: httpcookie.Numeric},
 			},
 		},
 		{
 			name:      "both headers",
 			cookie:    "sid=" + secretSID,
 			setCookie: "sid=" + secretPref + "; HttpOnly",
-			want: []cookies.Observation{
-				{Name: "sid", Source: cookies.Request, ValueClass: cookies.Opaque},
-				{Name: "sid", Source: cookies.Response, HTTPOnly: true, ValueClass: cookies.Opaque},
+			want: []httpcookie.Observation{
+				{Name: "sid", Source: httpcookie.Request, ValueClass: httpcookie.Opaque},
+				{Name: "sid", Source: httpcookie.Response, HTTPOnly: true, ValueClass: httpcookie.Opaque},
 			},
 		},
 	}
@@ -793,19 +795,19 @@ func TestConvertCookies(t *testing.T) {
 }
 
 func TestConvertClassifySeesFinishedRecord(t *testing.T) {
-	var seen Record
-	c := &Converter{Catalog: convCatalog(t), Classify: func(r *Record) string {
+	var seen record.Record
+	c := &Converter{Catalog: convCatalog(t), Classify: func(r *record.Record) outcome.Outcome {
 		seen = *r
-		return "excluded"
+		return outcome.Excluded
 	}}
 	r := convertHTTP(c, convIdentity, fullHTTPEntry())
-	if r.Outcome != "excluded" {
+	if r.Outcome != outcome.Excluded {
 		t.Errorf("outcome %q", r.Outcome)
 	}
-	if seen.Service != "web" || seen.Direction != Outbound || seen.PeerService != "reviews" || seen.Status != 503 || len(seen.Cookies) != 4 {
+	if seen.Service != "web" || seen.Direction != record.Outbound || seen.PeerService != "reviews" || seen.Status != 503 || len(seen.Cookies) != 4 {
 		t.Errorf("classifier saw an unfinished record: %+v", seen)
 	}
-	if r := convertHTTP(&Converter{}, convIdentity, fullHTTPEntry()); r.Outcome != "" {
+	if r := convertHTTP(&Converter{}, convIdentity, fullHTTPEntry()); r.Outcome != outcome.Unknown {
 		t.Errorf("outcome %q without a classifier", r.Outcome)
 	}
 }
@@ -828,24 +830,24 @@ func TestRecordReuse(t *testing.T) {
 
 	steps := []struct {
 		name string
-		conv func(r *Record)
+		conv func(r *record.Record)
 	}{
-		{"sparse HTTP", func(r *Record) { c.HTTP(r, &sparseID, sparseHTTP, convStart) }},
-		{"sparse TCP", func(r *Record) { c.TCP(r, &sparseID, sparseTCP, convStart) }},
+		{"sparse HTTP", func(r *record.Record) { c.HTTP(r, &sparseID, sparseHTTP, convStart) }},
+		{"sparse TCP", func(r *record.Record) { c.TCP(r, &sparseID, sparseTCP, convStart) }},
 	}
 	for _, step := range steps {
-		for _, first := range []func(r *Record){
-			func(r *Record) { c.HTTP(r, &id, fullHTTPEntry(), convStart) },
-			func(r *Record) { c.TCP(r, &id, fullTCPEntry(), convStart) },
+		for _, first := range []func(r *record.Record){
+			func(r *record.Record) { c.HTTP(r, &id, fullHTTPEntry(), convStart) },
+			func(r *record.Record) { c.TCP(r, &id, fullTCPEntry(), convStart) },
 		} {
-			var fresh, reused Record
+			var fresh, reused record.Record
 			step.conv(&fresh)
 			first(&reused)
 			step.conv(&reused)
 			if !recordsEqual(&fresh, &reused) {
 				t.Errorf("%s into a used Record:\n got %+v\nwant %+v", step.name, reused, fresh)
 			}
-			if a, b := AppendJSON(nil, &fresh), AppendJSON(nil, &reused); string(a) != string(b) {
+			if a, b := record.AppendJSON(nil, &fresh), record.AppendJSON(nil, &reused); string(a) != string(b) {
 				t.Errorf("%s JSON of a used Record:\n got %s\nwant %s", step.name, b, a)
 			}
 		}
@@ -853,9 +855,9 @@ func TestRecordReuse(t *testing.T) {
 }
 
 // recordsEqual compares records treating nil and empty slices alike.
-func recordsEqual(a, b *Record) bool {
+func recordsEqual(a, b *record.Record) bool {
 	x, y := *a, *b
-	for _, r := range []*Record{&x, &y} {
+	for _, r := range []*record.Record{&x, &y} {
 		if len(r.ResponseFlags) == 0 {
 			r.ResponseFlags = nil
 		}

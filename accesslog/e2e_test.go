@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -32,6 +33,9 @@ import (
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/kafkasink"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 )
 
 var outage = flag.Duration("outage", 30*time.Second, "how long TestBrokerOutage keeps the broker down")
@@ -49,7 +53,7 @@ const (
 type harness struct {
 	broker   *kafkatest.Broker
 	server   *Server
-	sink     *Sink
+	sink     *kafkasink.Sink
 	addr     string
 	reg      *prometheus.Registry
 	stopSrv  context.CancelFunc
@@ -58,19 +62,19 @@ type harness struct {
 	done     sync.WaitGroup
 }
 
-func startHarness(t *testing.T, broker *kafkatest.Broker, mutate func(*ServerConfig, *SinkConfig)) *harness {
+func startHarness(t *testing.T, broker *kafkatest.Broker, mutate func(*ServerConfig, *kafkasink.Config)) *harness {
 	t.Helper()
 	h := &harness{broker: broker, reg: prometheus.NewRegistry()}
-	sinkCfg := SinkConfig{Brokers: []string{broker.Addr}, Topic: testTopic, SpoolDir: t.TempDir(), Registerer: h.reg}
+	sinkCfg := kafkasink.Config{Brokers: []string{broker.Addr}, Topic: testTopic, SpoolDir: t.TempDir(), Registerer: h.reg}
 	srvCfg := ServerConfig{
-		Converter:  &Converter{Catalog: testCatalog(t), Classify: func(r *Record) string { return "good" }},
+		Converter:  &Converter{Catalog: testCatalog(t), Classify: func(r *record.Record) outcome.Outcome { return outcome.Good }},
 		Registerer: h.reg,
 	}
 	if mutate != nil {
 		mutate(&srvCfg, &sinkCfg)
 	}
 	var err error
-	if h.sink, err = NewSink(sinkCfg); err != nil {
+	if h.sink, err = kafkasink.New(sinkCfg); err != nil {
 		t.Fatal(err)
 	}
 	srvCfg.Sink = h.sink
@@ -103,11 +107,11 @@ func startHarness(t *testing.T, broker *kafkatest.Broker, mutate func(*ServerCon
 	t.Cleanup(h.stop)
 	// Like alsd's first records, the test's wait for the start-up probe:
 	// a cold connection must not count as a slow broker.
-	waitFor(t, 60*time.Second, "the sink's Kafka probe", func() bool {
-		h.sink.healthMu.Lock()
-		defer h.sink.healthMu.Unlock()
-		return !h.sink.lastOKAt.IsZero() || !h.sink.lastErrAt.IsZero()
-	})
+	select {
+	case <-h.sink.Probed():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the sink's Kafka probe has no answer after 60s")
+	}
 	return h
 }
 
@@ -119,7 +123,7 @@ func (h *harness) stop() {
 	h.done.Wait()
 }
 
-func (h *harness) produced() float64 { return testutil.ToFloat64(h.sink.m.produced) }
+func (h *harness) produced() float64 { return metricSum(h.reg, kafkasink.MetricKafkaProduced) }
 
 // waitProduced waits until Kafka acknowledged n records and the spool is
 // empty.
@@ -293,7 +297,7 @@ func TestEndToEnd(t *testing.T) {
 	// Exactly once holds while Kafka acknowledges within the delivery
 	// timeout; on a loaded test machine 500ms is not always enough, and a
 	// late acknowledgement is at-least-once by design (TestBrokerOutage).
-	h := startHarness(t, kafkatest.FromEnv(t, testTopic), func(_ *ServerConfig, s *SinkConfig) {
+	h := startHarness(t, kafkatest.FromEnv(t, testTopic), func(_ *ServerConfig, s *kafkasink.Config) {
 		s.DeliveryTimeout = 10 * time.Second
 	})
 	// Several Envoy workers, as real sidecars open one stream per worker.
@@ -334,14 +338,14 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("key %q: %d records, want %d (all keys: %v)", k, keys[k], n, keys)
 		}
 	}
-	if got := testutil.ToFloat64(h.server.m.records[HTTP][1]); got != total {
+	if got := testutil.ToFloat64(h.server.m.records[record.HTTP][outcome.Good]); got != total {
 		t.Errorf("alsd_records_total{kind=http,outcome=good} = %v, want %d", got, total)
 	}
 }
 
 func TestStreamErrors(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, kafkatest.FromEnv(t, testTopic), func(s *ServerConfig, _ *SinkConfig) {
+	h := startHarness(t, kafkatest.FromEnv(t, testTopic), func(s *ServerConfig, _ *kafkasink.Config) {
 		s.MaxEntriesPerMessage = 20
 		s.MaxMessageBytes = 16 << 10
 	})
@@ -430,8 +434,8 @@ func TestBrokerOutage(t *testing.T) {
 	msgs := kafkatest.ReadAll(t, broker.Addr, testTopic, total, 30*time.Second)
 	dups := checkRecords(t, msgs, envoys)
 	t.Logf("outage %s: %d records, %d spooled, %d duplicates (at-least-once)", *outage, total,
-		int(sumCounters(h.sink.m.spooled)), dups)
-	if testutil.ToFloat64(h.sink.m.dropped.WithLabelValues("spool_full")) != 0 {
+		int(metricSum(h.reg, "alsd_spooled_total")), dups)
+	if metricSum(h.reg, kafkasink.MetricRecordsDropped, "reason", "spool_full") != 0 {
 		t.Error("records dropped")
 	}
 }
@@ -452,7 +456,7 @@ func TestMissingTopicSpools(t *testing.T) {
 	broker := kafkatest.FromEnv(t, testTopic)
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	h := startHarness(t, broker, func(_ *ServerConfig, s *SinkConfig) {
+	h := startHarness(t, broker, func(_ *ServerConfig, s *kafkasink.Config) {
 		s.Topic = "no.such.topic"
 		s.Logger = newTestLogger(&logs, &mu)
 	})
@@ -460,7 +464,7 @@ func TestMissingTopicSpools(t *testing.T) {
 	if err := e.send(30); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "records spooled", func() bool { return sumCounters(h.sink.m.spooled) == 30 })
+	waitFor(t, 10*time.Second, "records spooled", func() bool { return metricSum(h.reg, "alsd_spooled_total") == 30 })
 	mu.Lock()
 	out := logs.String()
 	mu.Unlock()
@@ -538,16 +542,37 @@ func TestKcatInterop(t *testing.T) {
 	}
 }
 
-// sumCounters adds up every child of a counter vector.
-func sumCounters(v *prometheus.CounterVec) float64 {
-	ch := make(chan prometheus.Metric, 16)
-	go func() { v.Collect(ch); close(ch) }()
+// metricSum adds up the series of the metric name in reg whose labels
+// include every name, value pair of labels; NaN, which fails every
+// comparison, when reg cannot be gathered.
+func metricSum(reg prometheus.Gatherer, name string, labels ...string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return math.NaN()
+	}
 	var total float64
-	for m := range ch {
-		var pb dto.Metric
-		if err := m.Write(&pb); err == nil {
-			total += pb.GetCounter().GetValue()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !hasLabel(m, labels[i], labels[i+1]) {
+					continue series
+				}
+			}
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return total
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue() == value
+		}
+	}
+	return false
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
 
 // DefaultMaxHeaderBytes is the default of Converter.MaxHeaderBytes (SPEC §1).
@@ -66,7 +66,7 @@ func (b *headerBudget) setCookie(h string) string {
 		return h
 	}
 	keep, pos := 0, 0
-	for _, line := range cookies.SplitSetCookie(h) {
+	for _, line := range httpcookie.SplitSetCookie(h) {
 		end := pos + len(line)
 		if end > b.left {
 			break

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
+	"github.com/meshtel/meshtel/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -73,7 +74,7 @@ func TestMaxHeaderBytes(t *testing.T) {
 			}
 			c := &Converter{MaxHeaderBytes: tt.max}
 			var id Identity
-			var r Record
+			var r record.Record
 			c.HTTP(&r, &id, e, time.Now())
 			if r.RequestID != tt.wantID {
 				t.Errorf("request_id %q, want %q", r.RequestID, tt.wantID)

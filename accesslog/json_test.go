@@ -11,25 +11,26 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/meshtel/meshtel/accesslog/recordpb"
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
+	"github.com/meshtel/meshtel/record/recordpb"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 // goldenRecords are a fully populated HTTP record and a TCP record, as the
 // converter makes them.
-func goldenRecords(t *testing.T) (httpRec, tcpRec *Record) {
+func goldenRecords(t *testing.T) (httpRec, tcpRec *record.Record) {
 	t.Helper()
-	c := &Converter{Catalog: convCatalog(t), Classify: func(r *Record) string {
-		if r.Kind == TCP {
-			return "good"
+	c := &Converter{Catalog: convCatalog(t), Classify: func(r *record.Record) outcome.Outcome {
+		if r.Kind == record.TCP {
+			return outcome.Good
 		}
-		return "bad"
+		return outcome.Bad
 	}}
 	return convertHTTP(c, convIdentity, fullHTTPEntry()),
 		convertTCP(c, Identity{NodeID: "router~10.0.0.2~gw~ns", Cluster: "gateway", LogName: "tcp"}, fullTCPEntry())
@@ -41,9 +42,9 @@ func TestJSONGolden(t *testing.T) {
 	// file itself is JSON.
 	var got bytes.Buffer
 	got.WriteString("[\n")
-	got.Write(AppendJSON(nil, httpRec))
+	got.Write(record.AppendJSON(nil, httpRec))
 	got.WriteString(",\n")
-	got.Write(AppendJSON(nil, tcpRec))
+	got.Write(record.AppendJSON(nil, tcpRec))
 	got.WriteString("\n]\n")
 
 	path := filepath.Join("testdata", "record.golden.json")
@@ -167,10 +168,10 @@ func sorted(s []string) []string {
 
 func TestJSONKeys(t *testing.T) {
 	httpRec, tcpRec := goldenRecords(t)
-	minimal := &Record{GRPCStatus: -1, Service: "unknown", Time: convStart}
+	minimal := &record.Record{GRPCStatus: -1, Service: "unknown", Time: convStart}
 	tests := []struct {
 		name string
-		r    *Record
+		r    *record.Record
 		keys []string
 	}{
 		{"full HTTP", httpRec, specKeys},
@@ -184,7 +185,7 @@ func TestJSONKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := AppendJSON(nil, tt.r)
+			b := record.AppendJSON(nil, tt.r)
 			if !json.Valid(b) {
 				t.Fatalf("invalid JSON: %s", b)
 			}
@@ -210,7 +211,7 @@ func TestJSONKeys(t *testing.T) {
 }
 
 // checkJSONValues compares what a consumer decodes with the Record.
-func checkJSONValues(t *testing.T, r *Record, jr jsonRecord) {
+func checkJSONValues(t *testing.T, r *record.Record, jr jsonRecord) {
 	t.Helper()
 	tm, err := time.Parse(time.RFC3339Nano, jr.Time)
 	if err != nil || !strings.HasSuffix(jr.Time, "Z") {
@@ -246,7 +247,7 @@ func checkJSONValues(t *testing.T, r *Record, jr jsonRecord) {
 		r.DownstreamRemoteAddress, r.Protocol, r.Method, r.Authority, r.Path, status, r.GRPCStatus,
 		len(r.ResponseFlags), r.DurationMs, r.HasDuration, r.UpstreamDurationMs, r.HasUpstreamDuration, r.RequestBytes, r.ResponseBytes, r.UserAgent, r.RequestID,
 		r.TLSVersion, r.PeerPrincipal, r.ReporterPrincipal, r.Direction.String(), r.PeerService, r.ResponseCodeDetails,
-		r.ConnectionTermination, r.UpstreamFailure, r.Intermediate, r.Outcome, len(r.Cookies)}
+		r.ConnectionTermination, r.UpstreamFailure, r.Intermediate, r.Outcome.String(), len(r.Cookies)}
 	for i := range got {
 		if got[i] != want[i] {
 			t.Errorf("decoded value #%d is %v, want %v", i, got[i], want[i])
@@ -265,7 +266,7 @@ func checkJSONValues(t *testing.T, r *Record, jr jsonRecord) {
 		if jc.MaxAgeS != nil {
 			gotMaxAge = *jc.MaxAgeS
 		}
-		resp := c.Source == cookies.Response
+		resp := c.Source == httpcookie.Response
 		if jc.Name != c.Name || jc.Source != c.Source.String() || jc.Domain != c.Domain || jc.Path != c.Path ||
 			jc.SameSite != c.SameSite || jc.ValueClass != c.ValueClass.String() || gotMaxAge != wantMaxAge ||
 			jc.Partitioned != c.Partitioned || (jc.Secure != nil) != resp || (jc.HTTPOnly != nil) != resp ||
@@ -278,10 +279,10 @@ func checkJSONValues(t *testing.T, r *Record, jr jsonRecord) {
 // TestJSONSpecialValues covers values an encoder gets wrong easily: zero
 // grpc_status is known, zero durations are known, huge counters.
 func TestJSONSpecialValues(t *testing.T) {
-	r := &Record{Time: convStart, Service: "s", GRPCStatus: 0, HasDuration: true, HasUpstreamDuration: true,
+	r := &record.Record{Time: convStart, Service: "s", GRPCStatus: 0, HasDuration: true, HasUpstreamDuration: true,
 		DurationMs: 0.001, UpstreamDurationMs: 1e-9, RequestBytes: 1<<64 - 1, Status: 599,
-		Direction: Inbound, Intermediate: true, Outcome: "excluded"}
-	b := AppendJSON(nil, r)
+		Direction: record.Inbound, Intermediate: true, Outcome: outcome.Excluded}
+	b := record.AppendJSON(nil, r)
 	for _, want := range []string{`"grpc_status":0`, `"duration_ms":0.001`, `"request_bytes":18446744073709551615`,
 		`"status":599`, `"direction":"inbound"`, `"intermediate":true`} {
 		if !bytes.Contains(b, []byte(want)) {
@@ -292,82 +293,18 @@ func TestJSONSpecialValues(t *testing.T) {
 
 	// The time is always UTC, whatever zone the Record's time is in.
 	r.Time = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.FixedZone("X", -5*3600))
-	if b := AppendJSON(nil, r); !bytes.HasPrefix(b, []byte(`{"time":"2026-01-02T08:04:05.000006Z"`)) {
+	if b := record.AppendJSON(nil, r); !bytes.HasPrefix(b, []byte(`{"time":"2026-01-02T08:04:05.000006Z"`)) {
 		t.Errorf("time not in UTC: %s", b)
 	}
 	// AppendJSON appends.
-	if b := AppendJSON([]byte("prefix"), r); !bytes.HasPrefix(b, []byte(`prefix{"time"`)) {
+	if b := record.AppendJSON([]byte("prefix"), r); !bytes.HasPrefix(b, []byte(`prefix{"time"`)) {
 		t.Errorf("AppendJSON does not append: %s", b)
 	}
 }
 
-var trickyStrings = []string{
-	"",
-	"plain ascii",
-	`quo"te and back\slash`,
-	"\n\r\t\b\f",
-	"\x00\x01\x1f\x7f",
-	"<script>&amp;</script>",
-	"line\u2028para\u2029end",
-	"\xff",
-	"a\xffb\xfe",
-	"\xed\xa0\x80",     // a UTF-16 surrogate in UTF-8
-	"\xef\xbf\xbd",     // a real U+FFFD
-	"\xc0\xaf",         // overlong '/'
-	"\xe2\x82",         // truncated
-	"\xf4\x90\x80\x80", // beyond U+10FFFF
-	"日本語 ✓ 😀 \U0010FFFF",
-	"\u00e9\u0301", // combining accent
-	strings.Repeat("\\\"", 100),
-}
-
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range trickyStrings {
-		checkJSONString(t, s)
-	}
-}
-
-// checkJSONString holds appendJSONString to encoding/json: the same string
-// comes back, invalid UTF-8 as U+FFFD; U+2028/U+2029 and controls are
-// escaped, so JavaScript consumers and line-oriented tools read it too.
-func checkJSONString(t *testing.T, s string) {
-	t.Helper()
-	b := appendJSONString([]byte("x"), s)
-	if b[0] != 'x' {
-		t.Fatalf("appendJSONString(%q) did not append", s)
-	}
-	b = b[1:]
-	if !json.Valid(b) {
-		t.Fatalf("appendJSONString(%q) = %s, not valid JSON", s, b)
-	}
-	var got string
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatalf("appendJSONString(%q) = %s: %v", s, b, err)
-	}
-	ref, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want string
-	if err := json.Unmarshal(ref, &want); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Errorf("appendJSONString(%q) decodes to %q, encoding/json to %q", s, got, want)
-	}
-	if !utf8.Valid(b) {
-		t.Errorf("appendJSONString(%q) = %q is not UTF-8", s, b)
-	}
-	for _, bad := range []string{"\u2028", "\u2029", "\n", "\r", "\x00", "\x1f"} {
-		if bytes.Contains(b, []byte(bad)) {
-			t.Errorf("appendJSONString(%q) = %q contains a raw %q", s, b, bad)
-		}
-	}
-}
-
 // fromProto is the inverse of ToProto for the fields the encoding carries.
-func fromProto(p *recordpb.Record) Record {
-	r := Record{
+func fromProto(p *recordpb.Record) record.Record {
+	r := record.Record{
 		Time: p.GetTime().AsTime(), Service: p.GetService(), NodeID: p.GetNodeId(), LogName: p.GetLogName(),
 		RouteName: p.GetRouteName(), UpstreamCluster: p.GetUpstreamCluster(), UpstreamHost: p.GetUpstreamHost(),
 		DownstreamRemoteAddress: p.GetDownstreamRemoteAddress(), Protocol: p.GetProtocol(), Method: p.GetMethod(),
@@ -375,12 +312,12 @@ func fromProto(p *recordpb.Record) Record {
 		ResponseFlags: p.GetResponseFlags(), RequestBytes: p.GetRequestBytes(), ResponseBytes: p.GetResponseBytes(),
 		UserAgent: p.GetUserAgent(), RequestID: p.GetRequestId(), TLSVersion: p.GetTlsVersion(),
 		PeerPrincipal: p.GetPeerPrincipal(), ReporterPrincipal: p.GetReporterPrincipal(),
-		Direction: Direction(p.GetDirection()), PeerService: p.GetPeerService(),
+		Direction: record.Direction(p.GetDirection()), PeerService: p.GetPeerService(),
 		ResponseCodeDetails: p.GetResponseCodeDetails(), ConnectionTermination: p.GetConnectionTerminationDetails(),
 		UpstreamFailure: p.GetUpstreamTransportFailureReason(), Intermediate: p.GetIntermediate(),
 	}
 	if p.GetKind() == recordpb.Record_KIND_TCP {
-		r.Kind = TCP
+		r.Kind = record.TCP
 	}
 	if p.GrpcStatus != nil {
 		r.GRPCStatus = int(p.GetGrpcStatus())
@@ -391,18 +328,18 @@ func fromProto(p *recordpb.Record) Record {
 	if p.UpstreamDurationMs != nil {
 		r.UpstreamDurationMs, r.HasUpstreamDuration = p.GetUpstreamDurationMs(), true
 	}
-	r.Outcome = map[recordpb.Record_Outcome]string{
-		recordpb.Record_OUTCOME_GOOD: "good", recordpb.Record_OUTCOME_BAD: "bad", recordpb.Record_OUTCOME_EXCLUDED: "excluded",
+	r.Outcome = map[recordpb.Record_Outcome]outcome.Outcome{
+		recordpb.Record_OUTCOME_GOOD: outcome.Good, recordpb.Record_OUTCOME_BAD: outcome.Bad, recordpb.Record_OUTCOME_EXCLUDED: outcome.Excluded,
 	}[p.GetOutcome()]
 	for _, pc := range p.GetCookies() {
-		vc, ok := cookies.ParseValueClass(pc.GetValueClass())
+		vc, ok := httpcookie.ParseValueClass(pc.GetValueClass())
 		if !ok {
-			vc = cookies.ValueClass(255)
+			vc = httpcookie.ValueClass(255)
 		}
-		c := cookies.Observation{Name: pc.GetName(), Domain: pc.GetDomain(), Path: pc.GetPath(), Secure: pc.GetSecure(),
+		c := httpcookie.Observation{Name: pc.GetName(), Domain: pc.GetDomain(), Path: pc.GetPath(), Secure: pc.GetSecure(),
 			HTTPOnly: pc.GetHttpOnly(), Partitioned: pc.GetPartitioned(), SameSite: pc.GetSameSite(), ValueClass: vc}
 		if pc.GetSource() == recordpb.Cookie_SOURCE_RESPONSE {
-			c.Source = cookies.Response
+			c.Source = httpcookie.Response
 		}
 		if pc.MaxAgeS != nil {
 			c.MaxAgeS, c.HasMaxAge = pc.GetMaxAgeS(), true
@@ -416,11 +353,11 @@ func TestProtoRoundTrip(t *testing.T) {
 	httpRec, tcpRec := goldenRecords(t)
 	grpcOK := *httpRec
 	grpcOK.GRPCStatus, grpcOK.Status, grpcOK.HasDuration, grpcOK.DurationMs = 0, 0, true, 0
-	grpcOK.Direction, grpcOK.Outcome, grpcOK.Intermediate = Inbound, "excluded", true
-	minimal := &Record{GRPCStatus: -1, Service: "unknown", Time: convStart}
-	for name, r := range map[string]*Record{"http": httpRec, "tcp": tcpRec, "zeros": &grpcOK, "minimal": minimal} {
+	grpcOK.Direction, grpcOK.Outcome, grpcOK.Intermediate = record.Inbound, outcome.Excluded, true
+	minimal := &record.Record{GRPCStatus: -1, Service: "unknown", Time: convStart}
+	for name, r := range map[string]*record.Record{"http": httpRec, "tcp": tcpRec, "zeros": &grpcOK, "minimal": minimal} {
 		t.Run(name, func(t *testing.T) {
-			b, err := Proto.Append([]byte("prefix"), r)
+			b, err := record.Proto.Append([]byte("prefix"), r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -431,8 +368,8 @@ func TestProtoRoundTrip(t *testing.T) {
 			if err := proto.Unmarshal(b[len("prefix"):], &p); err != nil {
 				t.Fatal(err)
 			}
-			if !proto.Equal(&p, ToProto(r)) {
-				t.Errorf("round trip changed the message:\n got %v\nwant %v", &p, ToProto(r))
+			if !proto.Equal(&p, record.ToProto(r)) {
+				t.Errorf("round trip changed the message:\n got %v\nwant %v", &p, record.ToProto(r))
 			}
 			got := fromProto(&p)
 			want := *r
@@ -446,7 +383,7 @@ func TestProtoRoundTrip(t *testing.T) {
 				t.Errorf("proto round trip:\n got %+v\nwant %+v", got, want)
 			}
 			// The JSON encoding of the record carries the same values.
-			jb, err := JSON.Append(nil, r)
+			jb, err := record.JSON.Append(nil, r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -458,23 +395,23 @@ func TestProtoRoundTrip(t *testing.T) {
 func TestEncodings(t *testing.T) {
 	for _, tt := range []struct {
 		in   string
-		want Encoding
+		want record.Encoding
 		ct   string
 	}{
-		{"json", JSON, "application/json"},
-		{"proto", Proto, "application/x-protobuf; messageType=meshtel.accesslog.v1.Record"},
+		{"json", record.JSON, "application/json"},
+		{"proto", record.Proto, "application/x-protobuf; messageType=meshtel.accesslog.v1.Record"},
 	} {
-		e, err := ParseEncoding(tt.in)
+		e, err := record.ParseEncoding(tt.in)
 		if err != nil || e != tt.want || e.String() != tt.in || e.ContentType() != tt.ct {
 			t.Errorf("ParseEncoding(%q) = %v, %v (content type %q)", tt.in, e, err, e.ContentType())
 		}
 	}
-	if _, err := ParseEncoding("avro"); err == nil || !strings.Contains(err.Error(), `"avro"`) {
+	if _, err := record.ParseEncoding("avro"); err == nil || !strings.Contains(err.Error(), `"avro"`) {
 		t.Errorf("ParseEncoding(avro) error %v", err)
 	}
 	// The message type named in the content type is the one encoded.
-	if got := (&recordpb.Record{}).ProtoReflect().Descriptor().FullName(); !strings.HasSuffix(Proto.ContentType(), "messageType="+string(got)) {
-		t.Errorf("content type %q does not name %s", Proto.ContentType(), got)
+	if got := (&recordpb.Record{}).ProtoReflect().Descriptor().FullName(); !strings.HasSuffix(record.Proto.ContentType(), "messageType="+string(got)) {
+		t.Errorf("content type %q does not name %s", record.Proto.ContentType(), got)
 	}
 }
 
@@ -485,7 +422,7 @@ func TestProtoCarriesEveryField(t *testing.T) {
 	httpRec, _ := goldenRecords(t)
 	r := *httpRec
 	r.Intermediate = true // false is the zero value
-	p := ToProto(&r)
+	p := record.ToProto(&r)
 	m := p.ProtoReflect()
 	fields := m.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {

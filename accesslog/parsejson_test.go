@@ -13,14 +13,16 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 )
 
 // encodable returns r as AppendJSON can express it: fields that are not
 // encoded (DownstreamLocalPort, MalformedCookies, value hashes) and cookie
 // attributes only written for Set-Cookie are cleared, the time is cut to
 // microseconds in UTC, and empty slices are nil.
-func encodable(r *Record) Record {
+func encodable(r *record.Record) record.Record {
 	c := *r
 	c.Time = c.Time.UTC().Truncate(time.Microsecond)
 	c.DownstreamLocalPort = 0
@@ -44,7 +46,7 @@ func encodable(r *Record) Record {
 	c.Cookies = nil
 	for _, ck := range r.Cookies {
 		ck.ValueHash = 0
-		if ck.Source != cookies.Response {
+		if ck.Source != httpcookie.Response {
 			ck.Secure, ck.HTTPOnly, ck.Partitioned = false, false, false
 		}
 		if !ck.HasMaxAge {
@@ -57,34 +59,56 @@ func encodable(r *Record) Record {
 
 // parsed returns the record ParseJSON makes of b, normalised like
 // encodable.
-func parsed(t testing.TB, b []byte) Record {
+func parsed(t testing.TB, b []byte) record.Record {
 	t.Helper()
-	var r Record
-	if err := ParseJSON(b, &r); err != nil {
+	var r record.Record
+	if err := record.ParseJSON(b, &r); err != nil {
 		t.Fatalf("ParseJSON(%s): %v", b, err)
 	}
 	return encodable(&r)
 }
 
-func roundTripRecords(t testing.TB) []*Record {
-	c := &Converter{Catalog: convCatalog(t), Classify: func(*Record) string { return "bad" }}
-	recs := []*Record{
+// trickyStrings are the strings the record package's JSON tests escape;
+// here every string field of a converted record carries each once.
+var trickyStrings = []string{
+	"",
+	"plain ascii",
+	`quo"te and back\slash`,
+	"\n\r\t\b\f",
+	"\x00\x01\x1f\x7f",
+	"<script>&amp;</script>",
+	"line\u2028para\u2029end",
+	"\xff",
+	"a\xffb\xfe",
+	"\xed\xa0\x80",     // a UTF-16 surrogate in UTF-8
+	"\xef\xbf\xbd",     // a real U+FFFD
+	"\xc0\xaf",         // overlong '/'
+	"\xe2\x82",         // truncated
+	"\xf4\x90\x80\x80", // beyond U+10FFFF
+	"日本語 ✓ 😀 \U0010FFFF",
+	"\u00e9\u0301", // combining accent
+	strings.Repeat("\\\"", 100),
+}
+
+func roundTripRecords(t testing.TB) []*record.Record {
+	c := &Converter{Catalog: convCatalog(t), Classify: func(*record.Record) outcome.Outcome { return outcome.Bad }}
+	recs := []*record.Record{
 		convertHTTP(c, convIdentity, fullHTTPEntry()),
 		convertTCP(c, Identity{NodeID: "router~10.0.0.2~gw~ns", Cluster: "gateway", LogName: "tcp"}, fullTCPEntry()),
 		{Time: convStart, GRPCStatus: -1},
 		{Time: convStart, Service: "s", GRPCStatus: 0, HasDuration: true, HasUpstreamDuration: true,
 			DurationMs: 0, UpstreamDurationMs: 1e-9, RequestBytes: math.MaxUint64, ResponseBytes: 1,
-			Status: 599, Direction: Inbound, Intermediate: true, Outcome: "excluded"},
-		{Time: convStart.Add(999 * time.Nanosecond), Kind: TCP, GRPCStatus: 1<<31 - 1, DurationMs: 1e300, HasDuration: true,
-			Cookies: []cookies.Observation{
-				{Name: "a", Source: cookies.Response, MaxAgeS: -1, HasMaxAge: true, ValueClass: cookies.Phone, ValueHash: 42},
-				{Name: "b", Source: cookies.Request, ValueClass: cookies.Empty},
+			Status: 599, Direction: record.Inbound, Intermediate: true, Outcome: outcome.Excluded},
+		{Time: convStart.Add(999 * time.Nanosecond), Kind: record.TCP, GRPCStatus: 1<<31 - 1, DurationMs: 1e300, HasDuration: true,
+			Cookies: []httpcookie.Observation{
+				{Name: "a", Source: httpcookie.Response, MaxAgeS: -1, HasMaxAge: true, ValueClass: httpcookie.Phone, ValueHash: 42},
+				{Name: "b", Source: httpcookie.Request, ValueClass: httpcookie.Empty},
 			}},
 	}
 	// Every string field carries every tricky string once.
 	for _, s := range trickyStrings {
-		r := &Record{Time: convStart, GRPCStatus: -1, ResponseFlags: []string{s, "UF"},
-			Cookies: []cookies.Observation{{Name: s, Source: cookies.Response, Domain: s, Path: s, SameSite: s}}}
+		r := &record.Record{Time: convStart, GRPCStatus: -1, ResponseFlags: []string{s, "UF"},
+			Cookies: []httpcookie.Observation{{Name: s, Source: httpcookie.Response, Domain: s, Path: s, SameSite: s}}}
 		v := reflect.ValueOf(r).Elem()
 		for i := range v.NumField() {
 			if f := v.Field(i); f.Kind() == reflect.String {
@@ -98,14 +122,14 @@ func roundTripRecords(t testing.TB) []*Record {
 
 func TestParseJSONRoundTrip(t *testing.T) {
 	for i, r := range roundTripRecords(t) {
-		b := AppendJSON(nil, r)
+		b := record.AppendJSON(nil, r)
 		got := parsed(t, b)
 		want := encodable(r)
 		fixStrings(&want)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("record %d: round trip of %s\n got %+v\nwant %+v", i, b, got, want)
 		}
-		if again := parsed(t, AppendJSON(nil, &got)); !reflect.DeepEqual(again, got) {
+		if again := parsed(t, record.AppendJSON(nil, &got)); !reflect.DeepEqual(again, got) {
 			t.Errorf("record %d: parsing the re-encoding differs:\n got %+v\nwant %+v", i, again, got)
 		}
 	}
@@ -113,7 +137,7 @@ func TestParseJSONRoundTrip(t *testing.T) {
 
 // fixStrings replaces invalid UTF-8 in every string of r the way the JSON
 // encoding does.
-func fixStrings(r *Record) {
+func fixStrings(r *record.Record) {
 	fix := func(v reflect.Value) {
 		for i := range v.NumField() {
 			if f := v.Field(i); f.Kind() == reflect.String {
@@ -152,7 +176,7 @@ func TestParseJSONGoldenFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	httpRec, tcpRec := goldenRecords(t)
-	for i, want := range []*Record{httpRec, tcpRec} {
+	for i, want := range []*record.Record{httpRec, tcpRec} {
 		if got, w := parsed(t, lines[i]), encodable(want); !reflect.DeepEqual(got, w) {
 			t.Errorf("golden record %d:\n got %+v\nwant %+v", i, got, w)
 		}
@@ -161,9 +185,9 @@ func TestParseJSONGoldenFile(t *testing.T) {
 
 func TestParseJSONLenient(t *testing.T) {
 	// Sub-microsecond digits are parsed but not encoded (encodable).
-	want := Record{Time: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), Service: "web\"/é😀", Status: 200,
-		GRPCStatus: -1, Path: "/x", ResponseFlags: []string{"UF"}, Outcome: "good",
-		Cookies: []cookies.Observation{{Name: "sid", Source: cookies.Response, Secure: true}}}
+	want := record.Record{Time: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), Service: "web\"/é😀", Status: 200,
+		GRPCStatus: -1, Path: "/x", ResponseFlags: []string{"UF"}, Outcome: outcome.Good,
+		Cookies: []httpcookie.Observation{{Name: "sid", Source: httpcookie.Response, Secure: true}}}
 	for name, in := range map[string]string{
 		"whitespace and order": " \n{ \"status\" : 200 ,\t\"path\":\"/x\", \"time\":\"2026-11-25T10:00:00.0000005+01:00\",\r\n" +
 			`"service":"web\"\/\u00e9\ud83d\ude00","response_flags":["UF"],"outcome":"good",` +
@@ -219,9 +243,9 @@ func TestParseJSONErrors(t *testing.T) {
 		"single quotes":      `{'service':'a'}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			var r Record
-			err := ParseJSON([]byte(in), &r)
-			if !errors.Is(err, ErrBadJSON) {
+			var r record.Record
+			err := record.ParseJSON([]byte(in), &r)
+			if !errors.Is(err, record.ErrBadJSON) {
 				t.Fatalf("ParseJSON(%q) = %v, want an ErrBadJSON", in, err)
 			}
 		})
@@ -231,12 +255,12 @@ func TestParseJSONErrors(t *testing.T) {
 // A Record reused for the next message keeps nothing of the previous one.
 func TestParseJSONReuse(t *testing.T) {
 	httpRec, _ := goldenRecords(t)
-	var r Record
-	if err := ParseJSON(AppendJSON(nil, httpRec), &r); err != nil {
+	var r record.Record
+	if err := record.ParseJSON(record.AppendJSON(nil, httpRec), &r); err != nil {
 		t.Fatal(err)
 	}
-	small := &Record{Time: convStart, Service: "b", GRPCStatus: -1}
-	if err := ParseJSON(AppendJSON(nil, small), &r); err != nil {
+	small := &record.Record{Time: convStart, Service: "b", GRPCStatus: -1}
+	if err := record.ParseJSON(record.AppendJSON(nil, small), &r); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := encodable(&r), encodable(small); !reflect.DeepEqual(got, want) {
@@ -246,12 +270,12 @@ func TestParseJSONReuse(t *testing.T) {
 
 func BenchmarkParseJSON(b *testing.B) {
 	httpRec := benchRecord()
-	data := AppendJSON(nil, httpRec)
-	var r Record
+	data := record.AppendJSON(nil, httpRec)
+	var r record.Record
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := ParseJSON(data, &r); err != nil {
+		if err := record.ParseJSON(data, &r); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -260,7 +284,7 @@ func BenchmarkParseJSON(b *testing.B) {
 // BenchmarkUnmarshalJSON is the ceiling ParseJSON is measured against:
 // encoding/json into a struct of the same fields.
 func BenchmarkUnmarshalJSON(b *testing.B) {
-	data := AppendJSON(nil, benchRecord())
+	data := record.AppendJSON(nil, benchRecord())
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -273,28 +297,28 @@ func BenchmarkUnmarshalJSON(b *testing.B) {
 
 // benchRecord is a typical sidecar record: an inbound HTTP request with a
 // request cookie.
-func benchRecord() *Record {
-	return &Record{Time: convStart, Service: "checkout", NodeID: "sidecar~10.0.0.1~checkout-7f~shop", LogName: "als",
+func benchRecord() *record.Record {
+	return &record.Record{Time: convStart, Service: "checkout", NodeID: "sidecar~10.0.0.1~checkout-7f~shop", LogName: "als",
 		RouteName: "default", UpstreamCluster: "inbound|8080||", UpstreamHost: "10.0.0.9:8080",
 		DownstreamRemoteAddress: "10.0.0.7:51234", Protocol: "HTTP/1.1", Method: "GET", Authority: "shop.example.com",
 		Path: "/api/v1/cart", Status: 200, GRPCStatus: -1, DurationMs: 12.5, HasDuration: true,
 		UpstreamDurationMs: 11, HasUpstreamDuration: true, RequestBytes: 512, ResponseBytes: 1024,
-		UserAgent: "Mozilla/5.0", RequestID: "6b1f2c3d-0000-4000-8000-000000000001", Direction: Inbound, Outcome: "good",
-		Cookies: []cookies.Observation{{Name: "sid", Source: cookies.Request, ValueClass: cookies.Opaque}}}
+		UserAgent: "Mozilla/5.0", RequestID: "6b1f2c3d-0000-4000-8000-000000000001", Direction: record.Inbound, Outcome: outcome.Good,
+		Cookies: []httpcookie.Observation{{Name: "sid", Source: httpcookie.Request, ValueClass: httpcookie.Opaque}}}
 }
 
 func FuzzParseJSON(f *testing.F) {
 	for _, r := range roundTripRecords(f) {
-		f.Add(AppendJSON(nil, r))
+		f.Add(record.AppendJSON(nil, r))
 	}
 	for _, s := range []string{`{}`, `{"x":[{"y":null}]}`, `{"service":"\ud800\udc00\udc00"}`, `{"status":-0}`,
 		`{"cookies":[{"name":"a","source":"request","secure":true}]}`, `{"time":"2026-11-25T10:00:00+14:00"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var r Record
-		if err := ParseJSON(data, &r); err != nil {
-			if !errors.Is(err, ErrBadJSON) {
+		var r record.Record
+		if err := record.ParseJSON(data, &r); err != nil {
+			if !errors.Is(err, record.ErrBadJSON) {
 				t.Fatalf("error %v does not wrap ErrBadJSON", err)
 			}
 			return
@@ -314,29 +338,13 @@ func FuzzParseJSON(f *testing.F) {
 			}
 		}
 		// Encoding what was parsed is a fixed point after one round.
-		enc := AppendJSON(nil, &r)
-		var r2 Record
-		if err := ParseJSON(enc, &r2); err != nil {
+		enc := record.AppendJSON(nil, &r)
+		var r2 record.Record
+		if err := record.ParseJSON(enc, &r2); err != nil {
 			t.Fatalf("ParseJSON(AppendJSON(r)) of %q: %v", enc, err)
 		}
-		if enc2 := AppendJSON(nil, &r2); !bytes.Equal(enc, enc2) {
+		if enc2 := record.AppendJSON(nil, &r2); !bytes.Equal(enc, enc2) {
 			t.Fatalf("not a fixed point:\n%s\n%s", enc, enc2)
 		}
 	})
-}
-
-// printableASCII is held to its byte-wise definition at every position of
-// the eight-byte words and of the tail.
-func TestPrintableASCII(t *testing.T) {
-	for n := range 20 {
-		for pos := range n {
-			for b := range 256 {
-				s := bytes.Repeat([]byte{'a'}, n)
-				s[pos] = byte(b)
-				if got, want := printableASCII(s), b >= 0x20 && b < 0x80; got != want {
-					t.Fatalf("printableASCII(%q) = %v, want %v", s, got, want)
-				}
-			}
-		}
-	}
 }

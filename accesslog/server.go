@@ -12,6 +12,9 @@ import (
 	"time"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/meshtel/meshtel/internal/selftrace"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,24 +25,23 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Submitter takes encoded messages without blocking; *Sink is one.
+// Submitter takes encoded messages without blocking; the Kafka sink
+// (package kafkasink) is one.
 type Submitter interface {
-	Submit(msgs []Message)
+	Submit(msgs []record.Message)
 }
-
-var _ Submitter = (*Sink)(nil)
 
 // Stage sees every batch of Records right after conversion, on the stream's
 // goroutine. Records and their slices are reused after it returns: a stage
 // copies what it keeps. The SLI engine and the cookie inventory are stages.
-type Stage func(records []Record)
+type Stage func(records []record.Record)
 
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	// Converter turns entries into Records. Required.
 	Converter *Converter
 	// Encoding of Kafka values. Default JSON.
-	Encoding Encoding
+	Encoding record.Encoding
 	// Sink receives the encoded records; nil means records are not produced
 	// (SLIs and cookies are still computed by the stages).
 	Sink Submitter
@@ -87,7 +89,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, errors.New("accesslog server: no converter")
 	}
 	if cfg.Encoding == 0 {
-		cfg.Encoding = JSON
+		cfg.Encoding = record.JSON
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = 1024
@@ -107,7 +109,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, m: newServerMetrics(cfg.Registerer), shutdown: make(chan struct{}), tracer: tracer(cfg.TracerProvider)}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, m: newServerMetrics(cfg.Registerer), shutdown: make(chan struct{}), tracer: selftrace.Tracer(cfg.TracerProvider)}, nil
 }
 
 // Accepted returns the number of entries accepted so far: converted and
@@ -264,7 +266,7 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 type streamState struct {
 	id      Identity
 	started bool
-	records []Record
+	records []record.Record
 	keys    map[string][]byte // service → Kafka key, so keys are not allocated per record
 	bind    binding
 }
@@ -318,14 +320,14 @@ func (s *Server) tooManyEntries(n int) error {
 
 func (st *streamState) grow(n int) {
 	for len(st.records) < n {
-		st.records = append(st.records, Record{})
+		st.records = append(st.records, record.Record{})
 	}
 }
 
 // encode encodes records into one shared buffer: one allocation per batch
 // rather than per record.
-func (s *Server) encode(st *streamState, records []Record, now time.Time) ([]Message, error) {
-	msgs := make([]Message, len(records))
+func (s *Server) encode(st *streamState, records []record.Record, now time.Time) ([]record.Message, error) {
+	msgs := make([]record.Message, len(records))
 	arena := make([]byte, 0, len(records)*900)
 	for i := range records {
 		r := &records[i]
@@ -339,7 +341,7 @@ func (s *Server) encode(st *streamState, records []Record, now time.Time) ([]Mes
 			key = []byte(r.Service)
 			st.keys[r.Service] = key
 		}
-		msgs[i] = Message{Key: key, Value: arena[start:len(arena):len(arena)], Encoding: s.cfg.Encoding, Time: now}
+		msgs[i] = record.Message{Key: key, Value: arena[start:len(arena):len(arena)], Encoding: s.cfg.Encoding, Time: now}
 	}
 	return msgs, nil
 }
@@ -373,14 +375,16 @@ const (
 )
 
 type serverMetrics struct {
-	records       [2][4]prometheus.Counter // kind × outcome ("", good, bad, excluded)
+	records       [2][numOutcomeLabels]prometheus.Counter // kind × outcome, Unknown ("") first
 	streamsActive prometheus.Gauge
 	limitHits     *prometheus.CounterVec
 	streamErrors  *prometheus.CounterVec
 	peersRefused  *prometheus.CounterVec
 }
 
-var outcomes = [4]string{"", "good", "bad", "excluded"}
+// numOutcomeLabels counts outcome.Unknown (label "": no classifier ran)
+// and the three outcomes.
+const numOutcomeLabels = 4
 
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 	records := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -393,9 +397,9 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		streamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alsd_stream_errors_total", Help: "ALS streams ended because of a malformed message, by reason."}, []string{"reason"}),
 	}
-	for k, kind := range []Kind{HTTP, TCP} {
-		for o, outcome := range outcomes {
-			m.records[k][o] = records.WithLabelValues(kind.String(), outcome)
+	for k, kind := range []record.Kind{record.HTTP, record.TCP} {
+		for o := range numOutcomeLabels {
+			m.records[k][o] = records.WithLabelValues(kind.String(), outcome.Outcome(o).String())
 		}
 	}
 	for _, l := range []string{"streams", "message_bytes", "entries", "idle", "header_bytes"} {
@@ -409,18 +413,13 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 	return m
 }
 
-func (m *serverMetrics) count(records []Record) {
-	var n [2][4]int
+func (m *serverMetrics) count(records []record.Record) {
+	var n [2][numOutcomeLabels]int
 	for i := range records {
 		r := &records[i]
-		o := 0
-		for j := 1; j < len(outcomes); j++ {
-			if r.Outcome == outcomes[j] {
-				o = j
-				break
-			}
+		if o := int(r.Outcome); o < numOutcomeLabels {
+			n[r.Kind][o]++
 		}
-		n[r.Kind][o]++
 	}
 	for k := range n {
 		for o, c := range n[k] {

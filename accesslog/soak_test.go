@@ -21,13 +21,13 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/kafkasink"
 )
 
 var soak = flag.Duration("soak", 10*time.Second, "how long TestSoak drives alsd (CI's long run: -soak=60s)")
@@ -57,7 +57,7 @@ func TestSoak(t *testing.T) {
 	broker := newSoakBroker(t)
 	tr := &kafka.Transport{}
 	gBefore := runtime.NumGoroutine()
-	h := startHarness(t, broker.b, func(_ *ServerConfig, s *SinkConfig) { s.Transport = tr })
+	h := startHarness(t, broker.b, func(_ *ServerConfig, s *kafkasink.Config) { s.Transport = tr })
 
 	ctx, stop := context.WithCancel(context.Background())
 	var senders sync.WaitGroup
@@ -128,15 +128,10 @@ func TestSoak(t *testing.T) {
 	msgs := kafkatest.ReadAll(t, broker.b.Addr, testTopic, accepted, 60*time.Second)
 	onKafka, dups := checkSoakRecords(t, msgs, sent)
 
-	m := h.sink.m
-	spooled, replayed, produced := sumCounters(m.spooled), testutil.ToFloat64(m.replayed), testutil.ToFloat64(m.produced)
-	dropped := testutil.ToFloat64(m.dropped.WithLabelValues("spool_full"))
-	var counted float64
-	for k := range h.server.m.records {
-		for o := range h.server.m.records[k] {
-			counted += testutil.ToFloat64(h.server.m.records[k][o])
-		}
-	}
+	spooled, replayed := metricSum(h.reg, "alsd_spooled_total"), metricSum(h.reg, "alsd_spool_replayed_total")
+	produced := metricSum(h.reg, kafkasink.MetricKafkaProduced)
+	dropped := metricSum(h.reg, kafkasink.MetricRecordsDropped, "reason", "spool_full")
+	counted := metricSum(h.reg, MetricRecords)
 	t.Logf("soak %s at %.0f entries/s: %d entries sent, %d accepted (alsd_records_total %v), %d distinct on Kafka, %d duplicates; "+
 		"%d broker restarts (%s down each), %d stream resets; %v spooled, %v replayed, %v produced, %v dropped",
 		d, float64(sent.total())/elapsed.Seconds(), sent.total(), accepted, counted, onKafka, dups,

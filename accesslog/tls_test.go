@@ -39,6 +39,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/record"
 )
 
 // testCA is a certificate authority made at test time.
@@ -159,7 +160,7 @@ type seen struct {
 	records []string // "service principal"
 }
 
-func (s *seen) stage(records []Record) {
+func (s *seen) stage(records []record.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range records {
@@ -769,7 +770,7 @@ services:
 		})
 	}
 	var kept []string
-	srv.cfg.Stages = []Stage{func(rs []Record) {
+	srv.cfg.Stages = []Stage{func(rs []record.Record) {
 		for _, r := range rs {
 			kept = append(kept, r.Service+"/"+r.RequestID)
 		}

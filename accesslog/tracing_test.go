@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/internal/selftrace"
+	"github.com/meshtel/meshtel/kafkasink"
 )
 
 func spanAttr(s tracetest.SpanStub, key attribute.Key) attribute.Value {
@@ -31,7 +33,7 @@ func TestTracing(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	h := startHarness(t, kafkatest.FromEnv(t, testTopic), func(s *ServerConfig, k *SinkConfig) {
+	h := startHarness(t, kafkatest.FromEnv(t, testTopic), func(s *ServerConfig, k *kafkasink.Config) {
 		s.TracerProvider, k.TracerProvider = tp, tp
 		s.MaxEntriesPerMessage = 20
 	})
@@ -58,12 +60,12 @@ func TestTracing(t *testing.T) {
 		var produced int64
 		for _, s := range exp.GetSpans() {
 			switch s.Name {
-			case SpanBatch:
+			case selftrace.SpanBatch:
 				batches = append(batches, s)
-			case SpanProduce:
+			case selftrace.SpanProduce:
 				produces = append(produces, s)
-				if spanAttr(s, AttrOutcome).AsString() == "acked" {
-					produced += spanAttr(s, AttrRecords).AsInt64()
+				if spanAttr(s, selftrace.AttrOutcome).AsString() == "acked" {
+					produced += spanAttr(s, selftrace.AttrRecords).AsInt64()
 				}
 			}
 		}
@@ -81,20 +83,20 @@ func TestTracing(t *testing.T) {
 	}
 	byRecords := map[int64]tracetest.SpanStub{}
 	for _, s := range batches {
-		byRecords[spanAttr(s, AttrRecords).AsInt64()] = s
+		byRecords[spanAttr(s, selftrace.AttrRecords).AsInt64()] = s
 	}
 	for _, n := range []int64{10, 15} {
 		s, ok := byRecords[n]
 		if !ok {
 			t.Fatalf("no batch span of %d records", n)
 		}
-		if got := spanAttr(s, AttrOutcome).AsString(); got != "accepted" {
+		if got := spanAttr(s, selftrace.AttrOutcome).AsString(); got != "accepted" {
 			t.Errorf("batch of %d: outcome %q", n, got)
 		}
-		if got := spanAttr(s, AttrAccepted).AsInt64(); got != n {
+		if got := spanAttr(s, selftrace.AttrAccepted).AsInt64(); got != n {
 			t.Errorf("batch of %d: accepted %d", n, got)
 		}
-		if got := spanAttr(s, AttrBytes).AsInt64(); got < n*100 {
+		if got := spanAttr(s, selftrace.AttrBytes).AsInt64(); got < n*100 {
 			t.Errorf("batch of %d: %d bytes, too few for its entries", n, got)
 		}
 		if s.Status.Code == otelcodes.Error {
@@ -102,17 +104,17 @@ func TestTracing(t *testing.T) {
 		}
 	}
 	refusedBatch := byRecords[21]
-	if got := spanAttr(refusedBatch, AttrOutcome).AsString(); got != codes.InvalidArgument.String() {
+	if got := spanAttr(refusedBatch, selftrace.AttrOutcome).AsString(); got != codes.InvalidArgument.String() {
 		t.Errorf("refused batch: outcome %q", got)
 	}
-	if refusedBatch.Status.Code != otelcodes.Error || spanAttr(refusedBatch, AttrAccepted).AsInt64() != 0 {
-		t.Errorf("refused batch: status %v, accepted %v", refusedBatch.Status, spanAttr(refusedBatch, AttrAccepted))
+	if refusedBatch.Status.Code != otelcodes.Error || spanAttr(refusedBatch, selftrace.AttrAccepted).AsInt64() != 0 {
+		t.Errorf("refused batch: status %v, accepted %v", refusedBatch.Status, spanAttr(refusedBatch, selftrace.AttrAccepted))
 	}
 	for _, s := range produces {
-		if got := spanAttr(s, AttrPath).AsString(); got != "live" && got != "replay" {
+		if got := spanAttr(s, selftrace.AttrPath).AsString(); got != "live" && got != "replay" {
 			t.Errorf("produce path %q, want live or replay", got)
 		}
-		if spanAttr(s, AttrBytes).AsInt64() <= 0 || spanAttr(s, attribute.Key("messaging.destination.name")).AsString() != testTopic {
+		if spanAttr(s, selftrace.AttrBytes).AsInt64() <= 0 || spanAttr(s, attribute.Key("messaging.destination.name")).AsString() != testTopic {
 			t.Errorf("produce span attributes %v", s.Attributes)
 		}
 	}
@@ -121,7 +123,7 @@ func TestTracing(t *testing.T) {
 // TestTracingOffByDefault: without a provider, spans are not recorded.
 func TestTracingOffByDefault(t *testing.T) {
 	t.Parallel()
-	_, span := tracer(nil).Start(context.Background(), SpanBatch)
+	_, span := selftrace.Tracer(nil).Start(context.Background(), selftrace.SpanBatch)
 	defer span.End()
 	if span.IsRecording() {
 		t.Error("the default tracer records spans")

@@ -10,6 +10,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/meshtel/meshtel/record"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -47,7 +48,7 @@ type wireBatch struct {
 	hasIdentifier          bool
 	nodeID, cluster, logNm string
 	hasLogs                bool
-	kind                   Kind
+	kind                   record.Kind
 	// n counts the entries of the message; only the first max of them
 	// are kept in entries, the rest are checked and dropped.
 	n       int
@@ -168,9 +169,9 @@ func (w *wireBatch) message(b []byte, d, max int) error {
 				}
 				continue
 			case 2, 3:
-				kind := HTTP
+				kind := record.HTTP
 				if f.num == 3 {
-					kind = TCP
+					kind = record.TCP
 				}
 				if !w.hasLogs || w.kind != kind {
 					w.hasLogs, w.kind, w.n = true, kind, 0
@@ -256,7 +257,7 @@ func (w *wireBatch) logEntries(b []byte, d, max int) error {
 		return err
 	}
 	s := schemas.httpEntries
-	if w.kind == TCP {
+	if w.kind == record.TCP {
 		s = schemas.tcpEntries
 	}
 	for len(b) > 0 {
@@ -274,7 +275,7 @@ func (w *wireBatch) logEntries(b []byte, d, max int) error {
 			}
 			w.n++
 			*e = wireEntry{entry: entry{kind: w.kind}}
-			if w.kind == HTTP {
+			if w.kind == record.HTTP {
 				err = e.http(f.b, d)
 			} else {
 				err = e.tcp(f.b, d)
@@ -844,7 +845,7 @@ func mapEntry(b []byte, d int, s *msgSchema) (key, value string, err error) {
 
 // toRecords converts the decoded entries (at most len(records)) into
 // records.
-func (w *wireBatch) toRecords(c *Converter, records []Record, id *Identity, now time.Time) {
+func (w *wireBatch) toRecords(c *Converter, records []record.Record, id *Identity, now time.Time) {
 	for i := range records {
 		e := &w.entries[i]
 		w.own(e)

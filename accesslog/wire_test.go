@@ -1,16 +1,17 @@
 package accesslog
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/meshtel/meshtel/envoysim"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -26,9 +27,9 @@ type pathResult struct {
 	hasIdentifier bool
 	identity      [3]string // node id, cluster, log name
 	hasLogs       bool
-	kind          Kind
+	kind          record.Kind
 	n             int
-	records       []Record
+	records       []record.Record
 	headersCut    int
 }
 
@@ -51,21 +52,21 @@ func protoPath(c *Converter, raw []byte) pathResult {
 	c.Bind(&id)
 	switch e := msg.GetLogEntries().(type) {
 	case *alsv3.StreamAccessLogsMessage_HttpLogs:
-		res.hasLogs, res.kind, res.n = true, HTTP, len(e.HttpLogs.GetLogEntry())
+		res.hasLogs, res.kind, res.n = true, record.HTTP, len(e.HttpLogs.GetLogEntry())
 		for i, entry := range e.HttpLogs.GetLogEntry() {
 			if i == wireTestMax {
 				break
 			}
-			res.records = append(res.records, Record{})
+			res.records = append(res.records, record.Record{})
 			c.HTTP(&res.records[i], &id, entry, convStart)
 		}
 	case *alsv3.StreamAccessLogsMessage_TcpLogs:
-		res.hasLogs, res.kind, res.n = true, TCP, len(e.TcpLogs.GetLogEntry())
+		res.hasLogs, res.kind, res.n = true, record.TCP, len(e.TcpLogs.GetLogEntry())
 		for i, entry := range e.TcpLogs.GetLogEntry() {
 			if i == wireTestMax {
 				break
 			}
-			res.records = append(res.records, Record{})
+			res.records = append(res.records, record.Record{})
 			c.TCP(&res.records[i], &id, entry, convStart)
 		}
 	}
@@ -91,7 +92,7 @@ func wirePath(c *Converter, w *wireBatch, raw []byte) pathResult {
 	if w.hasLogs {
 		res.hasLogs, res.kind, res.n = true, w.kind, w.n
 		if w.n > 0 {
-			res.records = make([]Record, min(w.n, wireTestMax))
+			res.records = make([]record.Record, min(w.n, wireTestMax))
 		}
 		w.toRecords(c, res.records, &id, convStart)
 	}
@@ -149,9 +150,15 @@ func decodedBatch(t testing.TB, msg proto.Message, max int) *wireBatch {
 	return w
 }
 
+// cookieCountOutcome encodes a record's cookie count in its outcome, so the
+// differential tests see that Classify runs after the cookies are parsed.
+func cookieCountOutcome(r *record.Record) outcome.Outcome {
+	return outcome.Outcome(min(len(r.Cookies), 3))
+}
+
 func wireConverter(t testing.TB, keepQuery bool, maxHeader int) *Converter {
 	return &Converter{Catalog: convCatalog(t), KeepQuery: keepQuery, MaxHeaderBytes: maxHeader,
-		Classify: func(r *Record) string { return fmt.Sprint(len(r.Cookies)) }}
+		Classify: cookieCountOutcome}
 }
 
 func marshal(t testing.TB, m proto.Message) []byte {
@@ -238,16 +245,15 @@ func wireSeeds(t testing.TB) [][]byte {
 	zero.Response.ResponseCode = wrapperspb.UInt32(0)
 	msgs = append(msgs, addrs, httpMessage(false, zero), &alsv3.StreamAccessLogsMessage{Identifier: wireIdentifier()})
 
-	svc := &simService{name: "web", cluster: "web", port: 8080, healthCheck: "/status", upstreams: []string{"api"},
-		routes: []string{"default", "api"}, badRatio: 0.2, medianLatency: 40 * time.Millisecond}
-	g := &entryGen{svc: svc, services: []simService{*svc}, rng: rand.New(rand.NewPCG(1, 2)), ip: "10.0.0.1"}
+	g := envoysim.NewGenerator(envoysim.GeneratorConfig{Service: "web", HealthCheck: "/status", Upstreams: []string{"api"},
+		Routes: []string{"default", "api"}, BadRatio: 0.2, Seed: 1})
 	sim := httpMessage(true)
 	for range 20 {
-		sim.GetHttpLogs().LogEntry = append(sim.GetHttpLogs().LogEntry, g.http())
+		sim.GetHttpLogs().LogEntry = append(sim.GetHttpLogs().LogEntry, g.HTTP())
 	}
 	simTCP := tcpMessage(false)
 	for range 5 {
-		simTCP.GetTcpLogs().LogEntry = append(simTCP.GetTcpLogs().LogEntry, g.tcp())
+		simTCP.GetTcpLogs().LogEntry = append(simTCP.GetTcpLogs().LogEntry, g.TCP())
 	}
 	msgs = append(msgs, sim, simTCP)
 
@@ -461,7 +467,7 @@ func FuzzWireDecode(f *testing.F) {
 	var w wireBatch
 	f.Fuzz(func(t *testing.T, raw []byte, keepQuery bool, maxHeader int) {
 		c := &Converter{Catalog: cat, KeepQuery: keepQuery, MaxHeaderBytes: maxHeader % 200,
-			Classify: func(r *Record) string { return fmt.Sprint(len(r.Cookies)) }}
+			Classify: cookieCountOutcome}
 		samePaths(t, c, &w, raw)
 	})
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/internal/observe"
+	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -120,7 +120,7 @@ type partition struct {
 	next      atomic.Int64 // offset of the first record not in the state
 	saved     int64        // next as of the last checkpoint
 	lag       prometheus.Gauge
-	rec       accesslog.Record
+	rec       record.Record
 }
 
 // New checks cfg and returns an Aggregator. It does not connect: Run does.
@@ -357,7 +357,7 @@ func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 		return
 	}
 	r := &pt.rec
-	if err := accesslog.ParseJSON(m.Value, r); err != nil {
+	if err := record.ParseJSON(m.Value, r); err != nil {
 		a.metrics.skipped.WithLabelValues(reasonDecode).Inc()
 		a.log.Debug("record skipped", "partition", pt.id, "offset", m.Offset, "err", err)
 		return

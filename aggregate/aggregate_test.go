@@ -22,12 +22,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/internal/kafkatest"
 	"github.com/meshtel/meshtel/internal/observe"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -137,15 +139,15 @@ func (m *member) crash() {
 // workload makes n records of a mix of services and outcomes. Every
 // record's outcome field says "good": aggregators must derive outcomes
 // themselves.
-func workload(seed uint64, n int) []*accesslog.Record {
+func workload(seed uint64, n int) []*record.Record {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	services := []string{"my_website", "checkout", "payments", "some_service", "redis_cache", "legacy-billing"}
 	paths := []string{"/", "/api/v1/cart", "/status", "/healthz", "/ready", "/pay"}
 	routes := []string{"default", "api", "static"}
-	var out []*accesslog.Record
+	var out []*record.Record
 	for i := range n {
 		svc := services[rng.IntN(len(services))]
-		r := &accesslog.Record{
+		r := &record.Record{
 			Time:        now.Add(-time.Duration(rng.IntN(3600)+1) * time.Second),
 			Service:     svc,
 			RouteName:   routes[rng.IntN(len(routes))],
@@ -156,12 +158,12 @@ func workload(seed uint64, n int) []*accesslog.Record {
 			GRPCStatus:  -1,
 			DurationMs:  float64(rng.IntN(900)) + 0.25,
 			HasDuration: true,
-			Direction:   []accesslog.Direction{accesslog.Inbound, accesslog.Inbound, accesslog.Outbound, accesslog.DirectionUnknown}[rng.IntN(4)],
+			Direction:   []record.Direction{record.Inbound, record.Inbound, record.Outbound, record.DirectionUnknown}[rng.IntN(4)],
 			RequestID:   fmt.Sprintf("req-%d-%d", seed, i),
-			Outcome:     "good",
+			Outcome:     outcome.Good,
 		}
 		if svc == "redis_cache" {
-			r.Kind = accesslog.TCP
+			r.Kind = record.TCP
 		}
 		if r.Status == 0 {
 			r.ResponseFlags = []string{"UF"}
@@ -170,10 +172,10 @@ func workload(seed uint64, n int) []*accesslog.Record {
 			r.Intermediate = true
 		}
 		if rng.IntN(4) == 0 {
-			r.Cookies = []cookies.Observation{
-				{Name: "sid", Source: cookies.Request, ValueClass: cookies.Opaque},
-				{Name: "theme", Source: cookies.Response, Secure: rng.IntN(2) == 0, HTTPOnly: true, SameSite: "Lax",
-					MaxAgeS: 3600, HasMaxAge: true, ValueClass: cookies.Numeric},
+			r.Cookies = []httpcookie.Observation{
+				{Name: "sid", Source: httpcookie.Request, ValueClass: httpcookie.Opaque},
+				{Name: "theme", Source: httpcookie.Response, Secure: rng.IntN(2) == 0, HTTPOnly: true, SameSite: "Lax",
+					MaxAgeS: 3600, HasMaxAge: true, ValueClass: httpcookie.Numeric},
 			}
 		}
 		out = append(out, r)
@@ -183,12 +185,12 @@ func workload(seed uint64, n int) []*accesslog.Record {
 
 // produce writes recs as two ingesters would: two producers at once, each
 // with half of them.
-func produce(t *testing.T, addr string, recs []*accesslog.Record) {
+func produce(t *testing.T, addr string, recs []*record.Record) {
 	t.Helper()
 	half := len(recs) / 2
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	for _, part := range [][]*accesslog.Record{recs[:half], recs[half:]} {
+	for _, part := range [][]*record.Record{recs[:half], recs[half:]} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -204,11 +206,11 @@ func produce(t *testing.T, addr string, recs []*accesslog.Record) {
 	}
 }
 
-func produceOne(addr string, recs []*accesslog.Record) error {
+func produceOne(addr string, recs []*record.Record) error {
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(addr),
 		Topic:        testTopic,
-		Balancer:     &kafka.Murmur2Balancer{}, // as accesslog.Sink
+		Balancer:     &kafka.Murmur2Balancer{}, // as kafkasink.Sink
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    500,
 		BatchTimeout: 5 * time.Millisecond,
@@ -217,7 +219,7 @@ func produceOne(addr string, recs []*accesslog.Record) error {
 	defer w.Close()
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
-		msgs[i] = kafka.Message{Key: []byte(r.Service), Value: accesslog.AppendJSON(nil, r),
+		msgs[i] = kafka.Message{Key: []byte(r.Service), Value: record.AppendJSON(nil, r),
 			Headers: []kafka.Header{{Key: "content-type", Value: []byte("application/json")}}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -249,7 +251,7 @@ func newReference(t *testing.T, cat *catalog.Catalog) *reference {
 	return &reference{tracker: tr, inventory: inv, cat: cat, truth: map[string]sli.Counts{}}
 }
 
-func (ref *reference) add(recs []*accesslog.Record) {
+func (ref *reference) add(recs []*record.Record) {
 	for _, r := range recs {
 		o := observe.SLI(r)
 		ref.tracker.Observe(&o)
@@ -261,11 +263,11 @@ func (ref *reference) add(recs []*accesslog.Record) {
 			hc = s.HealthCheck
 		}
 		switch sli.Classify(&o, hc) {
-		case sli.Good:
+		case outcome.Good:
 			c := ref.truth[r.Service]
 			c.Total++
 			ref.truth[r.Service] = c
-		case sli.Bad:
+		case outcome.Bad:
 			c := ref.truth[r.Service]
 			c.Total++
 			c.Bad++

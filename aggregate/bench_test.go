@@ -12,9 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/meshtel/meshtel/accesslog"
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 )
 
 // benchRecords are typical inbound sidecar records of 48 services, a
@@ -23,17 +24,17 @@ func benchRecords(n int) []kafka.Message {
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
 		svc := fmt.Sprintf("svc-%02d", i%48)
-		r := &accesslog.Record{Time: now.Add(-time.Duration(i%3600) * time.Second), Service: svc,
+		r := &record.Record{Time: now.Add(-time.Duration(i%3600) * time.Second), Service: svc,
 			NodeID: "sidecar~10.0.0.1~" + svc + "-7f~shop", LogName: "als", RouteName: "default",
 			UpstreamCluster: "inbound|8080||", UpstreamHost: "10.0.0.9:8080", DownstreamRemoteAddress: "10.0.0.7:51234",
 			Protocol: "HTTP/1.1", Method: "GET", Authority: svc + ".example.com", Path: "/api/v1/items",
 			Status: []int{200, 200, 200, 503}[i%4], GRPCStatus: -1, DurationMs: float64(i%700) + 0.5, HasDuration: true,
 			RequestBytes: 512, ResponseBytes: 2048, UserAgent: "Mozilla/5.0", RequestID: fmt.Sprintf("req-%d", i),
-			Direction: accesslog.Inbound, Outcome: "good"}
+			Direction: record.Inbound, Outcome: outcome.Good}
 		if i%4 == 0 {
-			r.Cookies = []cookies.Observation{{Name: "sid", Source: cookies.Request, ValueClass: cookies.Opaque}}
+			r.Cookies = []httpcookie.Observation{{Name: "sid", Source: httpcookie.Request, ValueClass: httpcookie.Opaque}}
 		}
-		msgs[i] = kafka.Message{Key: []byte(svc), Value: accesslog.AppendJSON(nil, r)}
+		msgs[i] = kafka.Message{Key: []byte(svc), Value: record.AppendJSON(nil, r)}
 	}
 	return msgs
 }

@@ -9,7 +9,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/meshtel/meshtel/accesslog"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -24,8 +25,8 @@ func offlineAggregator(t *testing.T, partitions int) *Aggregator {
 	return a
 }
 
-func recordMessage(offset int64, r *accesslog.Record) *kafka.Message {
-	return &kafka.Message{Offset: offset, HighWaterMark: offset + 1, Key: []byte(r.Service), Value: accesslog.AppendJSON(nil, r)}
+func recordMessage(offset int64, r *record.Record) *kafka.Message {
+	return &kafka.Message{Offset: offset, HighWaterMark: offset + 1, Key: []byte(r.Service), Value: record.AppendJSON(nil, r)}
 }
 
 func statusOf(t *testing.T, r sli.Report, service, slo string) *sli.SLOStatus {
@@ -54,7 +55,7 @@ func TestForeignCatalogService(t *testing.T) {
 	if len(pt.cat.Services) >= len(a.cfg.Catalog.Services) || pt.cat.Lookup("checkout") != nil {
 		t.Fatalf("partition %d catalog has %d of %d services, checkout among them: %v", p, len(pt.cat.Services), len(a.cfg.Catalog.Services), pt.cat.Lookup("checkout") != nil)
 	}
-	base := accesslog.Record{Time: now.Add(-time.Minute), Service: "checkout", GRPCStatus: -1, Direction: accesslog.Inbound, Outcome: "good"}
+	base := record.Record{Time: now.Add(-time.Minute), Service: "checkout", GRPCStatus: -1, Direction: record.Inbound, Outcome: outcome.Good}
 	health, failed := base, base
 	health.Path, health.Status = "/healthz", 503 // checkout's health check: excluded
 	failed.Path, failed.Status = "/cart", 503

@@ -2,10 +2,18 @@ package cookies
 
 import (
 	"fmt"
-	"net/http"
 	"runtime"
 	"testing"
+	"time"
+
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
+
+// entryTime is the time every benchmark entry was logged.
+var entryTime = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+// benchRequest is a browser's Cookie header with 10 cookies (issue 5's
+// per-record benchmark): session, CSRF, analytics, consent and preferences.
 
 // benchRequest is a browser's Cookie header with 10 cookies (issue 5's
 // per-record benchmark): session, CSRF, analytics, consent and preferences.
@@ -21,71 +29,10 @@ const benchResponse = "sid=31d4d96e407aad42b7c1e0f9a8d7c6b5; Path=/; Secure; Htt
 
 // The net_http sub-benchmarks are the comparison the parsers must beat: the
 // same headers through net/http alone, without splitting, classification or
-// hashing, and with its allocations.
-func BenchmarkParseRequest(b *testing.B) {
-	b.Run("cookies", func(b *testing.B) {
-		var dst []Observation
-		var bad []Malformed
-		b.ReportAllocs()
-		for b.Loop() {
-			dst, bad = ParseRequest(benchRequest, dst[:0], bad[:0])
-		}
-	})
-	b.Run("net_http", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_, _ = http.ParseCookie(benchRequest)
-		}
-	})
-}
 
-func BenchmarkParseResponse(b *testing.B) {
-	b.Run("cookies", func(b *testing.B) {
-		var dst []Observation
-		var bad []Malformed
-		b.ReportAllocs()
-		for b.Loop() {
-			dst, bad = ParseResponse(benchResponse, entryTime, dst[:0], bad[:0])
-		}
-	})
-	b.Run("net_http", func(b *testing.B) {
-		lines := SplitSetCookie(benchResponse)
-		b.ReportAllocs()
-		for b.Loop() {
-			for _, l := range lines {
-				_, _ = http.ParseSetCookie(l)
-			}
-		}
-	})
-}
-
-// BenchmarkParseRecord is the per-record parsing cost of issue 5: a request
-// with 10 cookies and 3 Set-Cookie headers (target < 2 µs).
-func BenchmarkParseRecord(b *testing.B) {
-	var dst []Observation
-	var bad []Malformed
-	b.ReportAllocs()
-	for b.Loop() {
-		dst, bad = ParseRequest(benchRequest, dst[:0], bad[:0])
-		dst, bad = ParseResponse(benchResponse, entryTime, dst, bad)
-	}
-}
-
-// BenchmarkParseRequestMalformed measures the slow path: one bad piece makes
-// the whole header go piece by piece.
-func BenchmarkParseRequestMalformed(b *testing.B) {
-	header := benchRequest + "; broken"
-	var dst []Observation
-	var bad []Malformed
-	b.ReportAllocs()
-	for b.Loop() {
-		dst, bad = ParseRequest(header, dst[:0], bad[:0])
-	}
-}
-
-func benchObservations(b *testing.B) ([]Observation, []Malformed) {
-	obs, bad := ParseRequest(benchRequest, nil, nil)
-	obs, bad = ParseResponse(benchResponse, entryTime, obs, bad)
+func benchObservations(b *testing.B) ([]httpcookie.Observation, []httpcookie.Malformed) {
+	obs, bad := httpcookie.ParseRequest(benchRequest, nil, nil)
+	obs, bad = httpcookie.ParseResponse(benchResponse, entryTime, obs, bad)
 	if len(obs) != 13 {
 		b.Fatalf("parsed %d cookies", len(obs))
 	}
@@ -123,12 +70,12 @@ func BenchmarkParseAndObserve(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var dst []Observation
-	var bad []Malformed
+	var dst []httpcookie.Observation
+	var bad []httpcookie.Malformed
 	b.ReportAllocs()
 	for b.Loop() {
-		dst, bad = ParseRequest(benchRequest, dst[:0], bad[:0])
-		dst, bad = ParseResponse(benchResponse, entryTime, dst, bad)
+		dst, bad = httpcookie.ParseRequest(benchRequest, dst[:0], bad[:0])
+		dst, bad = httpcookie.ParseResponse(benchResponse, entryTime, dst, bad)
 		inv.Observe("my_website", "www.example.com", entryTime, dst, bad)
 	}
 }
@@ -143,12 +90,12 @@ func BenchmarkInventoryMemory(b *testing.B) {
 	for i := range svcNames {
 		svcNames[i] = fmt.Sprintf("service-%03d", i)
 	}
-	req := make([][]Observation, names)
-	resp := make([][]Observation, names)
+	req := make([][]httpcookie.Observation, names)
+	resp := make([][]httpcookie.Observation, names)
 	for n := range names {
 		name := fmt.Sprintf("cookie_%04d", n)
-		req[n], _ = ParseRequest(name+"=a1b2c3d4e5f6a7b8", nil, nil)
-		resp[n], _ = ParseResponse(name+"=a1b2c3d4e5f6a7b8; Path=/; Secure; HttpOnly; Max-Age=3600", entryTime, nil, nil)
+		req[n], _ = httpcookie.ParseRequest(name+"=a1b2c3d4e5f6a7b8", nil, nil)
+		resp[n], _ = httpcookie.ParseResponse(name+"=a1b2c3d4e5f6a7b8; Path=/; Secure; HttpOnly; Max-Age=3600", entryTime, nil, nil)
 	}
 	runtime.GC()
 	var before, after runtime.MemStats

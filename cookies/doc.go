@@ -2,14 +2,11 @@
 // carries, for privacy and legal review, from the Cookie and Set-Cookie
 // headers Envoy logs (SPEC §2, §5, §6).
 //
-// The package has two halves. The parser (ParseRequest, ParseResponse) turns
-// a logged header into Observations: names, attributes, a ValueClass and a
-// salted hash of the value. It runs on the ingest hot path for every access
-// log entry. The Inventory aggregates observations per (service, name,
-// domain, path), derives the policy findings of SPEC §6, exports
-// mesh_cookies{service,finding}, serves GET /api/cookies, checkpoints itself
-// to a state directory and renders the md, csv and json reports and their
-// weekly diff.
+// The Inventory aggregates the observations package httpcookie parses out
+// of logged headers, per (service, name, domain, path); it derives the policy
+// findings of SPEC §6, exports mesh_cookies{service,finding}, serves GET
+// /api/cookies, checkpoints itself to a state directory and renders the md,
+// csv and json reports and their weekly diff.
 //
 // What it deliberately does not do: it never keeps, logs, serializes or
 // returns a cookie value. A value is classified and hashed in place while the

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/axiomhq/hyperloglog"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
 
 // sketchPrecision gives 4096 registers: about 1.6% standard error, 4 KiB
@@ -112,7 +113,7 @@ type entry struct {
 	last      int64
 	requests  uint64
 	responses uint64
-	classes   [numClasses]uint64
+	classes   [httpcookie.NumClasses]uint64
 	values    distinct
 }
 
@@ -165,7 +166,7 @@ func ownDomain(domain string, authorities map[string]struct{}, declared []string
 		}
 	}
 	for _, d := range declared {
-		d = normalizeDomain(d)
+		d = httpcookie.NormalizeDomain(d)
 		if domainMatch(domain, d) || domainMatch(d, domain) {
 			return true
 		}

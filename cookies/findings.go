@@ -1,6 +1,10 @@
 package cookies
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/meshtel/meshtel/cookies/httpcookie"
+)
 
 // Finding codes of SPEC §6, the values of mesh_cookies' finding label.
 const (
@@ -64,7 +68,7 @@ func (e *entry) findings(fc findingsContext) []string {
 		}
 	}
 	for c, n := range e.classes {
-		if n > 0 && ValueClass(c).IsPII() {
+		if n > 0 && httpcookie.ValueClass(c).IsPII() {
 			out = append(out, FindingPIIValue)
 			break
 		}

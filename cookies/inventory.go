@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,10 +92,10 @@ type service struct {
 	entries     map[key]*entry
 	byName      map[string][]*entry // entries of each name, in creation order
 	authorities map[string]struct{}
-	malformed   [numMalformed]uint64
+	malformed   [httpcookie.NumMalformed]uint64
 	overflow    uint64
 
-	malformedC [numMalformed]prometheus.Counter
+	malformedC [httpcookie.NumMalformed]prometheus.Counter
 	overflowC  prometheus.Counter
 }
 
@@ -167,7 +168,7 @@ func (inv *Inventory) service(name string) *service {
 		overflowC:   inv.metrics.overflow.WithLabelValues(name),
 	}
 	for i := range s.malformedC {
-		s.malformedC[i] = inv.metrics.malformed.WithLabelValues(name, Malformed(i).String())
+		s.malformedC[i] = inv.metrics.malformed.WithLabelValues(name, httpcookie.Malformed(i).String())
 	}
 	inv.services[name] = s
 	return s
@@ -178,7 +179,7 @@ func (inv *Inventory) service(name string) *service {
 // what ParseRequest and ParseResponse returned; neither is retained. An
 // observation whose ValueHash is 0 (rebuilt from a Kafka record, which
 // carries no hash) counts everywhere except in the distinct values.
-func (inv *Inventory) Observe(service, authority string, t time.Time, obs []Observation, bad []Malformed) {
+func (inv *Inventory) Observe(service, authority string, t time.Time, obs []httpcookie.Observation, bad []httpcookie.Malformed) {
 	if len(obs) == 0 && len(bad) == 0 && authority == "" {
 		return
 	}
@@ -197,18 +198,18 @@ func (inv *Inventory) Observe(service, authority string, t time.Time, obs []Obse
 		s.noteAuthority(authority)
 	}
 	for _, m := range bad {
-		if m < numMalformed {
+		if m < httpcookie.NumMalformed {
 			s.malformed[m]++
 			s.malformedC[m].Inc()
 		}
 	}
 	for i := range obs {
 		o := &obs[i]
-		if o.ValueClass >= numClasses || o.Source > Response {
+		if o.ValueClass >= httpcookie.NumClasses || o.Source > httpcookie.Response {
 			continue
 		}
 		var e *entry
-		if o.Source == Response {
+		if o.Source == httpcookie.Response {
 			e = s.responseEntry(key{o.Name, o.Domain, o.Path}, inv.cfg.MaxNamesPerService)
 		} else {
 			e = s.requestEntry(o.Name, inv.cfg.MaxNamesPerService)
@@ -218,7 +219,7 @@ func (inv *Inventory) Observe(service, authority string, t time.Time, obs []Obse
 			s.overflowC.Inc()
 			continue
 		}
-		if o.Source == Response {
+		if o.Source == httpcookie.Response {
 			e.responses++
 			e.setAttrs(attrs{
 				secure: o.Secure, httpOnly: o.HTTPOnly, partitioned: o.Partitioned,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -64,8 +65,8 @@ func newTestInventory(t testing.TB, cfg Config) *Inventory {
 
 // observe parses and records one access-log entry, as accesslog does.
 func observe(inv *Inventory, service, authority string, at time.Time, cookie, setCookie string) {
-	obs, bad := ParseRequest(cookie, nil, nil)
-	obs, bad = ParseResponse(setCookie, at, obs, bad)
+	obs, bad := httpcookie.ParseRequest(cookie, nil, nil)
+	obs, bad = httpcookie.ParseResponse(setCookie, at, obs, bad)
 	inv.Observe(service, authority, at, obs, bad)
 }
 
@@ -589,7 +590,7 @@ func TestConcurrentObserve(t *testing.T) {
 
 func TestObservationsWithoutHash(t *testing.T) {
 	inv := newTestInventory(t, Config{})
-	obs := []Observation{{Name: "sid", Source: Response, Secure: true, HTTPOnly: true, ValueClass: Opaque}}
+	obs := []httpcookie.Observation{{Name: "sid", Source: httpcookie.Response, Secure: true, HTTPOnly: true, ValueClass: httpcookie.Opaque}}
 	inv.Observe("s", "", t0, obs, nil)
 	inv.Observe("s", "", t0, obs, nil)
 	c := inv.Snapshot().Services[0].Cookies[0]

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -40,8 +41,8 @@ func TestValuesNeverLeak(t *testing.T) {
 	cookie := "secret=" + planted[0] + "; mail=" + planted[1] + "; sid=" + planted[3] + "; bad name=" + planted[4] + "; q=\"" + planted[0] + "\""
 	setCookie := "secret=" + planted[0] + "; Path=/; Max-Age=99999999, mail=" + planted[2] + "; Secure, sid=" + planted[3] +
 		"; HttpOnly; SameSite=None, oops=\"x\"" + planted[4] + "\"; Path=/"
-	obs, bad := ParseRequest(cookie, nil, nil)
-	obs, bad = ParseResponse(setCookie, t0, obs, bad)
+	obs, bad := httpcookie.ParseRequest(cookie, nil, nil)
+	obs, bad = httpcookie.ParseResponse(setCookie, t0, obs, bad)
 	if len(obs) != 7 || len(bad) != 2 {
 		t.Fatalf("parsed %d cookies and %v", len(obs), bad)
 	}
@@ -111,7 +112,7 @@ func TestValuesNeverLeak(t *testing.T) {
 
 // A value is also never reachable through the Observation's fields.
 func TestObservationHasNoValueField(t *testing.T) {
-	obs, _ := ParseResponse("n="+planted[0]+"; Domain=example.com; Path=/", t0, nil, nil)
+	obs, _ := httpcookie.ParseResponse("n="+planted[0]+"; Domain=example.com; Path=/", t0, nil, nil)
 	s := fmt.Sprintf("%#v", obs[0])
 	if strings.Contains(s, planted[0]) {
 		t.Errorf("observation prints the value: %s", s)

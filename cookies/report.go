@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
 
 // Report is the /api/cookies document (SPEC §6). Fields beyond the
@@ -83,7 +85,7 @@ func (inv *Inventory) Snapshot() Report {
 				if sr.Malformed == nil {
 					sr.Malformed = map[string]uint64{}
 				}
-				sr.Malformed[Malformed(m).String()] = n
+				sr.Malformed[httpcookie.Malformed(m).String()] = n
 			}
 		}
 		for _, e := range s.entries {
@@ -120,7 +122,7 @@ func (inv *Inventory) cookieReport(e *entry, fc findingsContext) CookieReport {
 		Declared:       declaredName(e.name, fc.declared),
 		Findings:       e.findings(fc),
 	}
-	for src := Request; src <= Response; src++ {
+	for src := httpcookie.Request; src <= httpcookie.Response; src++ {
 		if e.sources&(1<<src) != 0 {
 			c.Sources = append(c.Sources, src.String())
 		}
@@ -134,7 +136,7 @@ func (inv *Inventory) cookieReport(e *entry, fc findingsContext) CookieReport {
 	}
 	for i, n := range e.classes {
 		if n > 0 {
-			c.ValueClasses[ValueClass(i).String()] = n
+			c.ValueClasses[httpcookie.ValueClass(i).String()] = n
 		}
 	}
 	if k, ok := inv.db.Lookup(e.name); ok {
@@ -260,7 +262,7 @@ func mergeCookie(x *CookieReport, c CookieReport) {
 	for k, n := range c.ValueClasses {
 		x.ValueClasses[k] += n
 	}
-	x.Sources = union(x.Sources, c.Sources, []string{Request.String(), Response.String()})
+	x.Sources = union(x.Sources, c.Sources, []string{httpcookie.Request.String(), httpcookie.Response.String()})
 	x.Findings = union(x.Findings, c.Findings, Findings)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/axiomhq/hyperloglog"
 
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/meshtel/meshtel/internal/atomicfile"
 )
 
@@ -124,7 +125,7 @@ func (s *service) state() (stateService, error) {
 			if ss.Malformed == nil {
 				ss.Malformed = map[string]uint64{}
 			}
-			ss.Malformed[Malformed(m).String()] = n
+			ss.Malformed[httpcookie.Malformed(m).String()] = n
 		}
 	}
 	for _, e := range s.entries {
@@ -144,7 +145,7 @@ func (s *service) state() (stateService, error) {
 				if sc.Classes == nil {
 					sc.Classes = map[string]uint64{}
 				}
-				sc.Classes[ValueClass(i).String()] = n
+				sc.Classes[httpcookie.ValueClass(i).String()] = n
 			}
 		}
 		ss.Cookies = append(ss.Cookies, sc)
@@ -213,7 +214,7 @@ func (inv *Inventory) MergeState(data []byte) error {
 func (sc stateCookie) entry() (*entry, error) {
 	e := &entry{
 		key:     key{sc.Name, sc.Domain, sc.Path},
-		sources: sc.Sources & (1<<Request | 1<<Response),
+		sources: sc.Sources & (1<<httpcookie.Request | 1<<httpcookie.Response),
 		attrs: attrs{
 			secure: sc.Secure, httpOnly: sc.HTTPOnly, partitioned: sc.Partitioned,
 			hasMaxAge: sc.HasMaxAge, maxAgeS: sc.MaxAgeS, sameSite: sameSiteCode(sc.SameSite),
@@ -222,7 +223,7 @@ func (sc stateCookie) entry() (*entry, error) {
 		requests: sc.Requests, responses: sc.Responses,
 	}
 	for name, n := range sc.Classes {
-		if c, ok := ParseValueClass(name); ok {
+		if c, ok := httpcookie.ParseValueClass(name); ok {
 			e.classes[c] += n
 		}
 	}
@@ -246,7 +247,7 @@ func (s *service) merge(ss stateService, entries []*entry, limit int) {
 		s.noteAuthority(a)
 	}
 	for name, n := range ss.Malformed {
-		if m, ok := ParseMalformed(name); ok {
+		if m, ok := httpcookie.ParseMalformed(name); ok {
 			s.malformed[m] += n
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
 
 // Report formats of WriteReport and WriteDiff.
@@ -90,7 +92,7 @@ func csvSafe(s string) string {
 // classList renders a value-class histogram in class order: "opaque:12;email:1".
 func classList(m map[string]uint64, kv, sep string) string {
 	var parts []string
-	for c := range numClasses {
+	for c := range httpcookie.NumClasses {
 		if n := m[c.String()]; n > 0 {
 			parts = append(parts, c.String()+kv+strconv.FormatUint(n, 10))
 		}
@@ -308,7 +310,7 @@ func cookieChanges(o, n CookieReport) []FieldChange {
 	}
 	classes := func(m map[string]uint64) string {
 		var names []string
-		for c := range numClasses {
+		for c := range httpcookie.NumClasses {
 			if m[c.String()] > 0 {
 				names = append(names, c.String())
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtel/meshtel/outcome"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -90,7 +91,7 @@ func BenchmarkClassify(b *testing.B) {
 	o := Observation{Path: "/api/v1/items?id=7", Status: 503, GRPCStatus: -1, ResponseFlags: []string{"UF", "URX"}, Direction: "inbound"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if Classify(&o, "/status") != Bad {
+		if Classify(&o, "/status") != outcome.Bad {
 			b.Fatal("misclassified")
 		}
 	}

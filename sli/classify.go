@@ -3,6 +3,8 @@ package sli
 import (
 	"strings"
 	"time"
+
+	"github.com/meshtel/meshtel/outcome"
 )
 
 // Observation is one access-log entry as the SLI engine sees it. It is a
@@ -23,29 +25,6 @@ type Observation struct {
 	Direction     string        // "inbound", "outbound" or ""
 }
 
-// Outcome is how one observation counts against an SLO.
-type Outcome uint8
-
-// The outcomes of SPEC §3.
-const (
-	Good     Outcome = iota // counts as a good event
-	Bad                     // counts as a bad event: it burns error budget
-	Excluded                // does not count at all
-)
-
-// String returns "good", "bad" or "excluded", the record's outcome field.
-func (o Outcome) String() string {
-	switch o {
-	case Good:
-		return "good"
-	case Bad:
-		return "bad"
-	case Excluded:
-		return "excluded"
-	}
-	return "unknown"
-}
-
 // Classify returns the availability outcome of o under SPEC §3, for a
 // service whose health-check path is healthCheck ("" when it has none):
 //
@@ -59,12 +38,12 @@ func (o Outcome) String() string {
 //     UNAVAILABLE or DATA_LOSS;
 //   - good: everything else, 4xx and authorization denials included: those
 //     are the client's errors, not the service's.
-func Classify(o *Observation, healthCheck string) Outcome {
+func Classify(o *Observation, healthCheck string) outcome.Outcome {
 	if o.Intermediate || o.Direction == "outbound" {
-		return Excluded
+		return outcome.Excluded
 	}
 	if healthCheck != "" && isPath(o.Path, healthCheck) {
-		return Excluded
+		return outcome.Excluded
 	}
 	status := o.Status
 	if status < 0 {
@@ -81,16 +60,16 @@ func Classify(o *Observation, healthCheck string) Outcome {
 		}
 	}
 	if disconnect && status < 500 {
-		return Excluded
+		return outcome.Excluded
 	}
 	if status >= 500 || (status == 0 && failure) {
-		return Bad
+		return outcome.Bad
 	}
 	switch o.GRPCStatus {
 	case 2, 4, 12, 13, 14, 15:
-		return Bad
+		return outcome.Bad
 	}
-	return Good
+	return outcome.Good
 }
 
 // LatencyOutcome returns the latency outcome of o given its availability
@@ -98,14 +77,14 @@ func Classify(o *Observation, healthCheck string) Outcome {
 // nor bad, and such a request is good when it took at most threshold. An
 // unknown duration (0) counts as fast: Envoy always reports one for
 // requests that completed, so this only affects malformed entries.
-func LatencyOutcome(o *Observation, availability Outcome, threshold time.Duration) Outcome {
-	if o.TCP || availability != Good {
-		return Excluded
+func LatencyOutcome(o *Observation, availability outcome.Outcome, threshold time.Duration) outcome.Outcome {
+	if o.TCP || availability != outcome.Good {
+		return outcome.Excluded
 	}
 	if o.Duration <= threshold {
-		return Good
+		return outcome.Good
 	}
-	return Bad
+	return outcome.Bad
 }
 
 // isPath reports whether path, without its query string, is want. It does

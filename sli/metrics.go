@@ -2,6 +2,7 @@ package sli
 
 import (
 	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 

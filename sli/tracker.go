@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/outcome"
 )
 
 // OtherRoute is the route label of requests whose route_name did not fit
@@ -274,9 +275,9 @@ func (t *Tracker) service(name string) *service {
 // once the entry's service and route have been seen, and it locks only the
 // entry's service. It returns the availability outcome, the record's
 // outcome field.
-func (t *Tracker) Observe(o *Observation) Outcome {
+func (t *Tracker) Observe(o *Observation) outcome.Outcome {
 	s := (*t.services.Load())[o.Service]
-	var out Outcome
+	var out outcome.Outcome
 	if s != nil {
 		out = Classify(o, s.healthCheck)
 	} else {
@@ -287,12 +288,12 @@ func (t *Tracker) Observe(o *Observation) Outcome {
 		if cs := t.cfg.Catalog.Lookup(o.Service); cs != nil {
 			hc = cs.HealthCheck
 		}
-		if out = Classify(o, hc); out == Excluded {
+		if out = Classify(o, hc); out == outcome.Excluded {
 			return out
 		}
 		s = t.service(o.Service)
 	}
-	if out == Excluded {
+	if out == outcome.Excluded {
 		return out
 	}
 	if s.name == OtherService && o.Service != OtherService {
@@ -322,23 +323,23 @@ func (t *Tracker) second(ts time.Time) int64 {
 	return sec
 }
 
-func (s *service) record(o *Observation, out Outcome, sec int64, t *Tracker) {
+func (s *service) record(o *Observation, out outcome.Outcome, sec int64, t *Tracker) {
 	r, key := s.lastRoute, routeKey(o.Route)
 	if r == nil || key != s.lastKey || o.Route != s.lastName {
 		r = s.routeByKey(key, o.Route, t)
 		s.lastKey, s.lastName, s.lastRoute = key, o.Route, r
 	}
 	av := Counts{Total: 1}
-	if out == Bad {
+	if out == outcome.Bad {
 		av.Bad = 1
 	}
 	r.avail.add(av)
 	var lt Counts
 	if l := s.slos.Latency; l != nil {
 		switch LatencyOutcome(o, out, l.Threshold) {
-		case Good:
+		case outcome.Good:
 			lt.Total = 1
-		case Bad:
+		case outcome.Bad:
 			lt = Counts{Total: 1, Bad: 1}
 		}
 		r.lat.add(lt)

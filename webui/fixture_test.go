@@ -10,7 +10,9 @@ import (
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/meshtel/meshtel/examples"
+	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -67,7 +69,7 @@ func newFixture(t testing.TB, traffic bool) *fixture {
 }
 
 func (f *fixture) observe(o sli.Observation) {
-	if f.tracker.Observe(&o) == sli.Bad {
+	if f.tracker.Observe(&o) == outcome.Bad {
 		f.ui.ObserveBad(o.Service, o.Method, o.Path, o.Status, o.ResponseFlags, o.Time)
 	}
 }
@@ -109,9 +111,9 @@ func (f *fixture) feed(t testing.TB) {
 		{"checkout", "shop.example.com", "cart_id=5f0c6a1e-8f8a-4c8e-9a53-2d9b0c1e7a44; Path=/; Secure; HttpOnly; SameSite=Lax", "cart_id=5f0c6a1e-8f8a-4c8e-9a53-2d9b0c1e7a44"},
 	}
 	for _, h := range headers {
-		obs, bad := cookies.ParseResponse(h.setCookie, fixtureNow, nil, nil)
+		obs, bad := httpcookie.ParseResponse(h.setCookie, fixtureNow, nil, nil)
 		if h.cookie != "" {
-			obs, bad = cookies.ParseRequest(h.cookie, obs, bad)
+			obs, bad = httpcookie.ParseRequest(h.cookie, obs, bad)
 		}
 		f.inventory.Observe(h.service, h.authority, fixtureNow.Add(-time.Minute), obs, bad)
 	}

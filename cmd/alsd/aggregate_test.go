@@ -15,8 +15,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -106,9 +107,9 @@ func TestAggregateCommand(t *testing.T) {
 	var msgs []kafka.Message
 	for i := range 300 {
 		svc := []string{"web", "api", "db"}[i%3]
-		r := &accesslog.Record{Time: time.Now().Add(-time.Minute), Service: svc, Status: []int{200, 503}[i%2], GRPCStatus: -1,
-			Direction: accesslog.Inbound, Outcome: "good"}
-		msgs = append(msgs, kafka.Message{Key: []byte(svc), Value: accesslog.AppendJSON(nil, r)})
+		r := &record.Record{Time: time.Now().Add(-time.Minute), Service: svc, Status: []int{200, 503}[i%2], GRPCStatus: -1,
+			Direction: record.Inbound, Outcome: outcome.Good}
+		msgs = append(msgs, kafka.Message{Key: []byte(svc), Value: record.AppendJSON(nil, r)})
 	}
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)

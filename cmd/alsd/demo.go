@@ -13,8 +13,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -51,7 +51,7 @@ func startDemo(p *pipeline) (*demo, error) {
 // summary printer.
 func (d *demo) start(ctx context.Context, p *pipeline) error {
 	ctx, d.cancel = context.WithCancel(ctx)
-	sim, err := accesslog.NewSimulator(accesslog.SimulatorConfig{
+	sim, err := envoysim.New(envoysim.Config{
 		Target:    p.alsLis.Addr().String(),
 		Catalog:   p.cat,
 		Sidecars:  1,

@@ -24,6 +24,8 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/examples"
+	"github.com/meshtel/meshtel/kafkasink"
+	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 	"github.com/meshtel/meshtel/webui"
 )
@@ -93,7 +95,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := cfg.hardening.validate(); err != nil {
 		return usageError{err}
 	}
-	enc, err := accesslog.ParseEncoding(cfg.encoding)
+	enc, err := record.ParseEncoding(cfg.encoding)
 	if err != nil {
 		return usageError{fmt.Errorf("--kafka-encoding: %w", err)}
 	}
@@ -122,13 +124,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 type pipeline struct {
 	cfg    *serveConfig
 	cat    *catalog.Catalog
-	enc    accesslog.Encoding
+	enc    record.Encoding
 	log    *slog.Logger
 	stdout io.Writer
 
 	reg       *prometheus.Registry
 	server    *accesslog.Server
-	sink      *accesslog.Sink
+	sink      *kafkasink.Sink
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
 	ui        *webui.UI
@@ -187,7 +189,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	p.stages.onBad = p.ui.ObserveBad
 
 	if len(cfg.brokers) > 0 {
-		p.sink, err = accesslog.NewSink(accesslog.SinkConfig{
+		p.sink, err = kafkasink.New(kafkasink.Config{
 			Brokers:         cfg.brokers,
 			Topic:           cfg.topic,
 			SpoolDir:        filepath.Join(cfg.stateDir, "spool"),

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/envoysim"
+	"github.com/meshtel/meshtel/kafkasink"
 )
 
 // runSimulate is `alsd simulate`: drive a running alsd with simulated Envoy
@@ -40,7 +41,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			return usageError{fmt.Errorf("--catalog: %w", err)}
 		}
 	}
-	sim, err := accesslog.NewSimulator(accesslog.SimulatorConfig{
+	sim, err := envoysim.New(envoysim.Config{
 		Target: *target, Catalog: cat, Sidecars: *sidecars, Streams: *streams,
 		Rate: *rate, BatchSize: *batch, Total: *total,
 	})
@@ -114,7 +115,7 @@ func scrape(ctx context.Context, admin string) (alsdCounters, error) {
 			continue
 		}
 		switch name {
-		case accesslog.MetricKafkaProduced:
+		case kafkasink.MetricKafkaProduced:
 			c.produced, _ = strconv.ParseFloat(value, 64)
 		case "process_cpu_seconds_total":
 			c.cpuSeconds, _ = strconv.ParseFloat(value, 64)

@@ -5,15 +5,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/internal/observe"
+	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
 
 // stages plugs the SLI engine and the cookie inventory into the ingest
-// path. It is the only place that knows both accesslog.Record and the
+// path. It is the only place that knows both record.Record and the
 // plain observations sli and cookies take.
 type stages struct {
 	cat       *catalog.Catalog
@@ -40,16 +41,16 @@ func (s *stages) healthCheck(service string) string {
 
 // classify is the Record's outcome: SPEC §3 through the one classification
 // function the SLI engine uses too.
-func (s *stages) classify(r *accesslog.Record) string {
+func (s *stages) classify(r *record.Record) outcome.Outcome {
 	o := observe.SLI(r)
-	return sli.Classify(&o, s.healthCheck(r.Service)).String()
+	return sli.Classify(&o, s.healthCheck(r.Service))
 }
 
-func (s *stages) observe(records []accesslog.Record) {
+func (s *stages) observe(records []record.Record) {
 	for i := range records {
 		r := &records[i]
 		o := observe.SLI(r)
-		if s.tracker.Observe(&o) == sli.Bad && s.onBad != nil {
+		if s.tracker.Observe(&o) == outcome.Bad && s.onBad != nil {
 			s.onBad(r.Service, r.Method, r.Path, r.Status, r.ResponseFlags, r.Time)
 		}
 		// Cookies count from final entries only (SPEC §6): an intermediate

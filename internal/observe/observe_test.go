@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshtel/meshtel/accesslog"
+	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -12,19 +12,19 @@ func TestSLI(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
-		r    accesslog.Record
+		r    record.Record
 		want sli.Observation
 	}{
 		{
 			"http inbound with duration",
-			accesslog.Record{Time: at, Service: "web", RouteName: "api", Method: "GET", Path: "/x", Status: 503,
-				GRPCStatus: -1, ResponseFlags: []string{"UF"}, DurationMs: 12.5, HasDuration: true, Direction: accesslog.Inbound},
+			record.Record{Time: at, Service: "web", RouteName: "api", Method: "GET", Path: "/x", Status: 503,
+				GRPCStatus: -1, ResponseFlags: []string{"UF"}, DurationMs: 12.5, HasDuration: true, Direction: record.Inbound},
 			sli.Observation{Time: at, Service: "web", Route: "api", Method: "GET", Path: "/x", Status: 503,
 				GRPCStatus: -1, ResponseFlags: []string{"UF"}, Duration: 12500 * time.Microsecond, Direction: "inbound"},
 		},
 		{
 			"tcp intermediate without duration",
-			accesslog.Record{Time: at, Kind: accesslog.TCP, Service: "cache", GRPCStatus: -1, Intermediate: true, DurationMs: 7},
+			record.Record{Time: at, Kind: record.TCP, Service: "cache", GRPCStatus: -1, Intermediate: true, DurationMs: 7},
 			sli.Observation{Time: at, Service: "cache", TCP: true, GRPCStatus: -1, Intermediate: true},
 		},
 	}

@@ -1,4 +1,4 @@
-package accesslog
+package kafkasink
 
 import (
 	"context"
@@ -10,13 +10,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshtel/meshtel/internal/selftrace"
+	"github.com/meshtel/meshtel/kafkasink/internal/spool"
+	"github.com/meshtel/meshtel/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// SinkConfig configures a Sink.
-type SinkConfig struct {
+// Config configures a Sink.
+type Config struct {
 	// Brokers are the bootstrap brokers, "host:port". Required.
 	Brokers []string
 	// Topic defaults to "mesh.accesslog.v1".
@@ -71,10 +74,10 @@ type SinkConfig struct {
 // at-least-once: a produce that times out may still land, and is then
 // replayed too.
 type Sink struct {
-	cfg     SinkConfig
+	cfg     Config
 	log     *slog.Logger
 	w       *kafka.Writer
-	spool   *Spool
+	spool   *spool.Spool
 	m       *sinkMetrics
 	tracer  trace.Tracer
 	queue   chan *sinkBatch
@@ -84,6 +87,7 @@ type Sink struct {
 	// each waiting out a delivery timeout.
 	failing atomic.Bool
 
+	probed    chan struct{} // closed once the start-up probe has an answer
 	healthMu  sync.Mutex
 	lastErr   error
 	lastErrAt time.Time
@@ -92,13 +96,13 @@ type Sink struct {
 }
 
 type sinkBatch struct {
-	msgs     []Message
+	msgs     []record.Message
 	accepted time.Time
 }
 
-// NewSink opens the spool and prepares the Kafka writer. It does not
+// New opens the spool and prepares the Kafka writer. It does not
 // connect: Kafka may be down at start, records then spool.
-func NewSink(cfg SinkConfig) (*Sink, error) {
+func New(cfg Config) (*Sink, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("kafka sink: no brokers")
 	}
@@ -135,11 +139,12 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	s := &Sink{
 		cfg:    cfg,
 		log:    cfg.Logger,
+		probed: make(chan struct{}),
 		m:      newSinkMetrics(cfg.Registerer),
 		queue:  make(chan *sinkBatch, cfg.QueueBatches),
-		tracer: tracer(cfg.TracerProvider),
+		tracer: selftrace.Tracer(cfg.TracerProvider),
 	}
-	sp, err := OpenSpool(SpoolConfig{
+	sp, err := spool.Open(spool.Config{
 		Dir:       cfg.SpoolDir,
 		MaxBytes:  cfg.SpoolMaxBytes,
 		OnCorrupt: s.m.spoolCorrupt.Inc,
@@ -182,7 +187,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 // Submit hands a batch to the sink. It never blocks on Kafka: when the
 // queue is full or the spool is being replayed, the batch is spooled now.
 // The sink owns msgs afterwards.
-func (s *Sink) Submit(msgs []Message) {
+func (s *Sink) Submit(msgs []record.Message) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -214,6 +219,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	go func() {
 		defer close(replayDone)
 		s.probe(ctx)
+		close(s.probed)
 		s.replay(ctx)
 	}()
 	wg.Wait()
@@ -312,7 +318,7 @@ func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 	s.toSpool(b.msgs, spoolKafkaError)
 }
 
-func (s *Sink) produce(ctx context.Context, msgs []Message) error {
+func (s *Sink) produce(ctx context.Context, msgs []record.Message) error {
 	kms := make([]kafka.Message, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
@@ -352,9 +358,9 @@ func (w writeErrors) Error() string {
 
 func (w writeErrors) Unwrap() error { return w.WriteErrors }
 
-var encodingHeaders = map[Encoding][]kafka.Header{
-	JSON:  {{Key: "content-type", Value: []byte(JSON.ContentType())}},
-	Proto: {{Key: "content-type", Value: []byte(Proto.ContentType())}},
+var encodingHeaders = map[record.Encoding][]kafka.Header{
+	record.JSON:  {{Key: record.HeaderContentType, Value: []byte(record.JSON.ContentType())}},
+	record.Proto: {{Key: record.HeaderContentType, Value: []byte(record.Proto.ContentType())}},
 }
 
 // Reasons of alsd_spooled_total: why records went to the spool.
@@ -374,13 +380,13 @@ func spoolClosingOrFailing(s *Sink) string {
 }
 
 // toSpool appends msgs to the spool for the replayer.
-func (s *Sink) toSpool(msgs []Message, reason string) {
+func (s *Sink) toSpool(msgs []record.Message, reason string) {
 	if len(msgs) == 0 {
 		return
 	}
 	if err := s.spool.Append(msgs); err != nil {
 		reason := "spool_error"
-		if errors.Is(err, ErrSpoolFull) {
+		if errors.Is(err, spool.ErrFull) {
 			reason = "spool_full"
 		}
 		s.m.dropped.WithLabelValues(reason).Add(float64(len(msgs)))
@@ -417,8 +423,8 @@ func (s *Sink) replay(ctx context.Context) {
 	const maxBackoff = 5 * time.Second
 	backoff := 100 * time.Millisecond
 	cur := s.spool.Cursor()
-	var pending []Message
-	var next SpoolCursor
+	var pending []record.Message
+	var next spool.Cursor
 	for ctx.Err() == nil {
 		if pending == nil {
 			msgs, n, err := s.spool.Read(cur, 5000, 4<<20)
@@ -500,6 +506,11 @@ func (s *Sink) Status() (ok bool, text string) {
 	}
 	return ok, b.String()
 }
+
+// Probed is closed once Run's start-up probe of the brokers has an answer,
+// reachable or not, so callers can wait for it instead of polling Status:
+// a cold connection then does not count as a slow broker.
+func (s *Sink) Probed() <-chan struct{} { return s.probed }
 
 // Spooled returns the undelivered bytes in the spool.
 func (s *Sink) Spooled() int64 { return s.spool.Bytes() }

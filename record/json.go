@@ -1,10 +1,10 @@
-package accesslog
+package record
 
 import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
 
 // AppendJSON appends the SPEC §2 JSON encoding of r to dst. It is written
@@ -69,7 +69,7 @@ func AppendJSON(dst []byte, r *Record) []byte {
 	dst = appendStringField(dst, "upstream_transport_failure_reason", r.UpstreamFailure)
 	dst = append(dst, `,"intermediate":`...)
 	dst = strconv.AppendBool(dst, r.Intermediate)
-	dst = appendStringField(dst, "outcome", r.Outcome)
+	dst = appendStringField(dst, "outcome", r.Outcome.String())
 	if len(r.Cookies) > 0 {
 		dst = append(dst, `,"cookies":[`...)
 		for i := range r.Cookies {
@@ -82,7 +82,7 @@ func AppendJSON(dst []byte, r *Record) []byte {
 			dst = appendStringField(dst, "source", c.Source.String())
 			dst = appendStringField(dst, "domain", c.Domain)
 			dst = appendStringField(dst, "path", c.Path)
-			if c.Source == cookies.Response {
+			if c.Source == httpcookie.Response {
 				dst = append(dst, `,"secure":`...)
 				dst = strconv.AppendBool(dst, c.Secure)
 				dst = append(dst, `,"http_only":`...)

@@ -1,4 +1,4 @@
-package accesslog
+package record
 
 import (
 	"bytes"
@@ -10,7 +10,9 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/outcome"
+
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
 
 // ErrBadJSON is wrapped by every ParseJSON error: the value is not a SPEC
@@ -29,7 +31,7 @@ var ErrBadJSON = errors.New("bad json record")
 // JSON and fields of the wrong type are errors wrapping ErrBadJSON; r's
 // content is then unspecified.
 func ParseJSON(data []byte, r *Record) error {
-	r.reset()
+	r.Reset()
 	p := jsonParser{data: data}
 	if err := p.record(r); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadJSON, err)
@@ -602,14 +604,16 @@ func (p *jsonParser) recordField(r *Record, key []byte) error {
 		if err != nil {
 			return err
 		}
-		r.Outcome = outcomeName(s)
+		// An outcome this version does not know stays Unknown: aggregators
+		// derive outcomes again with their own catalog anyway.
+		r.Outcome, _ = outcome.ParseBytes(s)
 	case "cookies":
 		r.Cookies = r.Cookies[:0]
 		return p.array(func() error {
 			if p.null() {
 				return nil
 			}
-			r.Cookies = append(r.Cookies, cookies.Observation{})
+			r.Cookies = append(r.Cookies, httpcookie.Observation{})
 			c := &r.Cookies[len(r.Cookies)-1]
 			return p.object(func(key []byte) error { return p.cookieField(c, key) })
 		})
@@ -619,7 +623,7 @@ func (p *jsonParser) recordField(r *Record, key []byte) error {
 	return nil
 }
 
-func (p *jsonParser) cookieField(c *cookies.Observation, key []byte) error {
+func (p *jsonParser) cookieField(c *httpcookie.Observation, key []byte) error {
 	if p.null() {
 		return nil
 	}
@@ -633,9 +637,9 @@ func (p *jsonParser) cookieField(c *cookies.Observation, key []byte) error {
 		}
 		switch string(s) {
 		case "request":
-			c.Source = cookies.Request
+			c.Source = httpcookie.Request
 		case "response":
-			c.Source = cookies.Response
+			c.Source = httpcookie.Response
 		default:
 			return p.errorf("unknown cookie source %q", s)
 		}
@@ -672,7 +676,7 @@ func (p *jsonParser) cookieField(c *cookies.Observation, key []byte) error {
 		if err != nil {
 			return err
 		}
-		vc, ok := cookies.ParseValueClass(string(s))
+		vc, ok := httpcookie.ParseValueClass(string(s))
 		if !ok {
 			return p.errorf("unknown cookie value class %q", s)
 		}
@@ -708,18 +712,6 @@ func responseFlag(s []byte) string {
 		return "LR"
 	case "UR":
 		return "UR"
-	}
-	return string(s)
-}
-
-func outcomeName(s []byte) string {
-	switch string(s) {
-	case "good":
-		return "good"
-	case "bad":
-		return "bad"
-	case "excluded":
-		return "excluded"
 	}
 	return string(s)
 }

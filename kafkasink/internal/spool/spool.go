@@ -1,4 +1,4 @@
-package accesslog
+package spool
 
 import (
 	"encoding/binary"
@@ -14,14 +14,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshtel/meshtel/record"
 )
 
-// ErrSpoolFull is returned by Spool.Append when the batch would take the
+// ErrFull is returned by Spool.Append when the batch would take the
 // spool past its MaxBytes.
-var ErrSpoolFull = errors.New("spool is full")
+var ErrFull = errors.New("spool is full")
 
-// SpoolConfig configures a Spool.
-type SpoolConfig struct {
+// Config configures a Spool.
+type Config struct {
 	// Dir holds the segment files and the cursor. Created if absent.
 	Dir string
 	// MaxBytes caps the undelivered bytes on disk. Default 1 GiB.
@@ -47,14 +49,14 @@ type SpoolConfig struct {
 // the end of its segment ends that segment's valid prefix: everything before
 // it is replayed, the rest is reported as corrupt.
 type Spool struct {
-	cfg SpoolConfig
+	cfg Config
 	log *slog.Logger
 
 	mu       sync.Mutex
-	segs     []spoolSegment // oldest first; the last one is being appended to
+	segs     []segment // oldest first; the last one is being appended to
 	active   *os.File
-	cursor   SpoolCursor // first undelivered frame
-	bytes    int64       // undelivered bytes
+	cursor   Cursor // first undelivered frame
+	bytes    int64  // undelivered bytes
 	appended chan struct{}
 	buf      []byte
 	closed   bool
@@ -65,13 +67,13 @@ type Spool struct {
 	corruptSeq map[uint64]bool
 }
 
-type spoolSegment struct {
+type segment struct {
 	seq  uint64
 	size int64 // bytes of whole frames
 }
 
-// SpoolCursor is a position in the spool.
-type SpoolCursor struct {
+// Cursor is a position in the spool.
+type Cursor struct {
 	Seq    uint64
 	Offset int64
 }
@@ -84,10 +86,10 @@ const (
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
-// OpenSpool opens or creates the spool in cfg.Dir. Existing segments are
+// Open opens or creates the spool in cfg.Dir. Existing segments are
 // kept for replay; appends always go to a fresh segment, so a torn tail
 // left by a crash is never appended after.
-func OpenSpool(cfg SpoolConfig) (*Spool, error) {
+func Open(cfg Config) (*Spool, error) {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 1 << 30
 	}
@@ -118,7 +120,7 @@ func OpenSpool(cfg SpoolConfig) (*Spool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stat spool segment %q: %w", name, err)
 		}
-		s.segs = append(s.segs, spoolSegment{seq: seq, size: info.Size()})
+		s.segs = append(s.segs, segment{seq: seq, size: info.Size()})
 	}
 	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i].seq < s.segs[j].seq })
 	if err := s.loadCursor(); err != nil {
@@ -151,7 +153,7 @@ func OpenSpool(cfg SpoolConfig) (*Spool, error) {
 		return nil, err
 	}
 	if len(s.segs) == 1 {
-		s.cursor = SpoolCursor{Seq: next}
+		s.cursor = Cursor{Seq: next}
 	}
 	return s, nil
 }
@@ -168,7 +170,7 @@ func (s *Spool) loadCursor() error {
 	if err != nil {
 		return fmt.Errorf("read spool cursor: %w", err)
 	}
-	var c SpoolCursor
+	var c Cursor
 	if _, err := fmt.Sscanf(string(b), "%d %d", &c.Seq, &c.Offset); err != nil || c.Offset < 0 {
 		s.log.Warn("spool cursor is corrupt; replaying the spool from its start (duplicates possible)", "file", spoolCursorFile, "content", string(b))
 		if s.cfg.OnCorrupt != nil {
@@ -191,13 +193,13 @@ func (s *Spool) startSegment(seq uint64) error {
 		}
 	}
 	s.active = f
-	s.segs = append(s.segs, spoolSegment{seq: seq})
+	s.segs = append(s.segs, segment{seq: seq})
 	return nil
 }
 
-// Append writes msgs to the spool as one write. It fails with ErrSpoolFull,
+// Append writes msgs to the spool as one write. It fails with ErrFull,
 // writing nothing, when they do not fit under MaxBytes.
-func (s *Spool) Append(msgs []Message) error {
+func (s *Spool) Append(msgs []record.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -209,7 +211,7 @@ func (s *Spool) Append(msgs []Message) error {
 	}
 	s.buf = buf
 	if s.bytes+int64(len(buf)) > s.cfg.MaxBytes {
-		return ErrSpoolFull
+		return ErrFull
 	}
 	last := &s.segs[len(s.segs)-1]
 	if last.size > 0 && last.size+int64(len(buf)) > s.cfg.SegmentBytes {
@@ -237,7 +239,7 @@ func (s *Spool) Append(msgs []Message) error {
 	return nil
 }
 
-func appendFrame(dst []byte, m *Message) []byte {
+func appendFrame(dst []byte, m *record.Message) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
 	dst = append(dst, byte(m.Encoding))
@@ -262,7 +264,7 @@ func (s *Spool) Bytes() int64 {
 }
 
 // Cursor returns the position of the first undelivered frame.
-func (s *Spool) Cursor() SpoolCursor {
+func (s *Spool) Cursor() Cursor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cursor
@@ -271,7 +273,7 @@ func (s *Spool) Cursor() SpoolCursor {
 // Read returns up to max messages (about maxBytes of them) starting at
 // from, and the cursor after them. It returns no messages when from is at
 // the end. Only the replayer reads; the returned messages own their memory.
-func (s *Spool) Read(from SpoolCursor, max int, maxBytes int) ([]Message, SpoolCursor, error) {
+func (s *Spool) Read(from Cursor, max int, maxBytes int) ([]record.Message, Cursor, error) {
 	// Asking for nothing must not look like a segment that ends inside a
 	// frame: that would drop the segment as corrupt.
 	if max <= 0 {
@@ -280,7 +282,7 @@ func (s *Spool) Read(from SpoolCursor, max int, maxBytes int) ([]Message, SpoolC
 	if maxBytes <= 0 {
 		maxBytes = 1
 	}
-	var msgs []Message
+	var msgs []record.Message
 	for {
 		s.mu.Lock()
 		i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].seq >= from.Seq })
@@ -291,14 +293,14 @@ func (s *Spool) Read(from SpoolCursor, max int, maxBytes int) ([]Message, SpoolC
 		seg, last := s.segs[i], i == len(s.segs)-1
 		s.mu.Unlock()
 		if seg.seq != from.Seq {
-			from = SpoolCursor{Seq: seg.seq}
+			from = Cursor{Seq: seg.seq}
 		}
 		remaining := seg.size - from.Offset
 		if remaining <= 0 {
 			if last {
 				return msgs, from, nil
 			}
-			from = SpoolCursor{Seq: seg.seq + 1}
+			from = Cursor{Seq: seg.seq + 1}
 			continue
 		}
 		n := min(remaining, int64(maxBytes))
@@ -330,7 +332,7 @@ func (s *Spool) Read(from SpoolCursor, max int, maxBytes int) ([]Message, SpoolC
 		if len(msgs) > 0 || last {
 			return msgs, from, nil
 		}
-		from = SpoolCursor{Seq: seg.seq + 1}
+		from = Cursor{Seq: seg.seq + 1}
 	}
 }
 
@@ -360,7 +362,7 @@ func (s *Spool) readChunk(seq uint64, off, n int64) ([]byte, error) {
 // returns how many it decoded and the bytes they used; when b ends inside a
 // frame, need is the size of that whole frame (or of a header); bad is why
 // the next frame is invalid.
-func decodeFrames(b []byte, max int, msgs *[]Message) (read, consumed, need int, bad error) {
+func decodeFrames(b []byte, max int, msgs *[]record.Message) (read, consumed, need int, bad error) {
 	for read < max {
 		h := b[consumed:]
 		if len(h) < spoolFrameHeader {
@@ -391,28 +393,28 @@ func decodeFrames(b []byte, max int, msgs *[]Message) (read, consumed, need int,
 	return read, consumed, 0, nil
 }
 
-func decodePayload(p []byte) (Message, error) {
+func decodePayload(p []byte) (record.Message, error) {
 	if len(p) < 1 {
-		return Message{}, errors.New("empty payload")
+		return record.Message{}, errors.New("empty payload")
 	}
-	enc := Encoding(p[0])
-	if enc != JSON && enc != Proto {
-		return Message{}, fmt.Errorf("unknown encoding %d", p[0])
+	enc := record.Encoding(p[0])
+	if enc != record.JSON && enc != record.Proto {
+		return record.Message{}, fmt.Errorf("unknown encoding %d", p[0])
 	}
 	p = p[1:]
 	ms, n := binary.Varint(p)
 	if n <= 0 {
-		return Message{}, errors.New("bad timestamp")
+		return record.Message{}, errors.New("bad timestamp")
 	}
 	p = p[n:]
 	kl, n := binary.Uvarint(p)
 	if n <= 0 || kl > uint64(len(p)-n) {
-		return Message{}, errors.New("bad key length")
+		return record.Message{}, errors.New("bad key length")
 	}
 	p = p[n:]
 	own := make([]byte, len(p))
 	copy(own, p)
-	return Message{Encoding: enc, Time: time.UnixMilli(ms), Key: own[:kl:kl], Value: own[kl:]}, nil
+	return record.Message{Encoding: enc, Time: time.UnixMilli(ms), Key: own[:kl:kl], Value: own[kl:]}, nil
 }
 
 func (s *Spool) markCorrupt(seq uint64, off int64, why error) {
@@ -445,7 +447,7 @@ func (s *Spool) markCorrupt(seq uint64, off int64, why error) {
 
 // Commit records that everything before c is delivered: it persists the
 // cursor and deletes segments wholly before it.
-func (s *Spool) Commit(c SpoolCursor) error {
+func (s *Spool) Commit(c Cursor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var delivered int64
@@ -459,7 +461,7 @@ func (s *Spool) Commit(c SpoolCursor) error {
 			s.reader = nil
 		}
 		s.segs = s.segs[1:]
-		s.cursor = SpoolCursor{Seq: s.segs[0].seq}
+		s.cursor = Cursor{Seq: s.segs[0].seq}
 	}
 	if s.cursor.Seq == c.Seq {
 		delivered += c.Offset - s.cursor.Offset

@@ -1,4 +1,4 @@
-package cookies
+package httpcookie
 
 import (
 	"net/http"
@@ -84,7 +84,7 @@ func refResponseObservation(c *http.Cookie, now time.Time) (Observation, bool) {
 	o := Observation{
 		Name:        c.Name,
 		Source:      Response,
-		Domain:      normalizeDomain(c.Domain),
+		Domain:      NormalizeDomain(c.Domain),
 		Path:        c.Path,
 		Secure:      c.Secure,
 		HTTPOnly:    c.HttpOnly,

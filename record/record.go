@@ -1,9 +1,11 @@
-package accesslog
+package record
 
 import (
 	"time"
 
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/outcome"
+
+	"github.com/meshtel/meshtel/cookies/httpcookie"
 )
 
 // Kind is the protocol of the entry a Record came from.
@@ -94,16 +96,16 @@ type Record struct {
 	UpstreamFailure       string
 
 	Intermediate bool
-	Outcome      string // "good", "bad" or "excluded", set by the classifier
+	Outcome      outcome.Outcome // set by the classifier; Unknown until then
 
-	Cookies []cookies.Observation
+	Cookies []httpcookie.Observation
 	// MalformedCookies are the reasons cookies in the logged headers could
 	// not be parsed; counted by the inventory, never encoded.
-	MalformedCookies []cookies.Malformed
+	MalformedCookies []httpcookie.Malformed
 }
 
-// reset clears r for reuse, keeping the capacity of its slices.
-func (r *Record) reset() {
+// Reset clears r for reuse, keeping the capacity of its slices.
+func (r *Record) Reset() {
 	flags, ck, bad := r.ResponseFlags[:0], r.Cookies[:0], r.MalformedCookies[:0]
 	*r = Record{GRPCStatus: -1, ResponseFlags: flags, Cookies: ck, MalformedCookies: bad}
 }

@@ -1,4 +1,4 @@
-package accesslog
+package spool
 
 import (
 	"bytes"
@@ -11,17 +11,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshtel/meshtel/record"
 )
 
 // spoolMsgs makes n distinct messages; every third is proto-encoded.
-func spoolMsgs(prefix string, n int) []Message {
-	msgs := make([]Message, n)
+func spoolMsgs(prefix string, n int) []record.Message {
+	msgs := make([]record.Message, n)
 	for i := range msgs {
-		enc := JSON
+		enc := record.JSON
 		if i%3 == 2 {
-			enc = Proto
+			enc = record.Proto
 		}
-		msgs[i] = Message{
+		msgs[i] = record.Message{
 			Key:      []byte(fmt.Sprintf("svc-%d", i%4)),
 			Value:    []byte(fmt.Sprintf(`{"%s":%d,"pad":"%s"}`, prefix, i, strings.Repeat("x", i%7))),
 			Encoding: enc,
@@ -33,20 +35,20 @@ func spoolMsgs(prefix string, n int) []Message {
 
 // spoolHarness is a spool with its corruption count and log at hand.
 type spoolHarness struct {
-	cfg     SpoolConfig
+	cfg     Config
 	corrupt int
 	log     bytes.Buffer
 }
 
 func newSpoolHarness(dir string) *spoolHarness {
 	h := &spoolHarness{}
-	h.cfg = SpoolConfig{Dir: dir, OnCorrupt: func() { h.corrupt++ }, Logger: slog.New(slog.NewTextHandler(&h.log, nil))}
+	h.cfg = Config{Dir: dir, OnCorrupt: func() { h.corrupt++ }, Logger: slog.New(slog.NewTextHandler(&h.log, nil))}
 	return h
 }
 
 func (h *spoolHarness) open(t *testing.T) *Spool {
 	t.Helper()
-	s, err := OpenSpool(h.cfg)
+	s, err := Open(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,16 +58,16 @@ func (h *spoolHarness) open(t *testing.T) *Spool {
 
 // drain reads and commits everything in s, up to max messages and about
 // maxBytes per Read, as the sink's replayer does.
-func drain(t *testing.T, s *Spool, max, maxBytes int) []Message {
+func drain(t *testing.T, s *Spool, max, maxBytes int) []record.Message {
 	t.Helper()
 	return drainWithin(t, s, max, maxBytes, 10000)
 }
 
 // drainWithin is drain failing once it takes more than reads reads: more
 // than the spool's contents could possibly need means Read loops.
-func drainWithin(t *testing.T, s *Spool, max, maxBytes, reads int) []Message {
+func drainWithin(t *testing.T, s *Spool, max, maxBytes, reads int) []record.Message {
 	t.Helper()
-	var all []Message
+	var all []record.Message
 	cur := s.Cursor()
 	for i := 0; ; i++ {
 		if i > reads {
@@ -89,7 +91,7 @@ func drainWithin(t *testing.T, s *Spool, max, maxBytes, reads int) []Message {
 	}
 }
 
-func sameMessages(t *testing.T, got, want []Message) {
+func sameMessages(t *testing.T, got, want []record.Message) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d messages, want %d:\n got %s\nwant %s", len(got), len(want), values(got), values(want))
@@ -102,7 +104,7 @@ func sameMessages(t *testing.T, got, want []Message) {
 	}
 }
 
-func values(msgs []Message) string {
+func values(msgs []record.Message) string {
 	var vs []string
 	for _, m := range msgs {
 		vs = append(vs, string(m.Value))
@@ -110,9 +112,9 @@ func values(msgs []Message) string {
 	return strings.Join(vs, " ")
 }
 
-func frameSize(m Message) int64 { return int64(len(appendFrame(nil, &m))) }
+func frameSize(m record.Message) int64 { return int64(len(appendFrame(nil, &m))) }
 
-func framesSize(msgs []Message) (n int64) {
+func framesSize(msgs []record.Message) (n int64) {
 	for _, m := range msgs {
 		n += frameSize(m)
 	}
@@ -143,8 +145,8 @@ func TestSpoolRoundTrip(t *testing.T) {
 			s := h.open(t)
 			want := spoolMsgs("a", 20)
 			// Keys and values that are empty or large.
-			want = append(want, Message{Encoding: JSON, Time: time.UnixMilli(0)},
-				Message{Key: []byte("k"), Value: bytes.Repeat([]byte{0, 0xff}, 5000), Encoding: Proto, Time: time.UnixMilli(-5)})
+			want = append(want, record.Message{Encoding: record.JSON, Time: time.UnixMilli(0)},
+				record.Message{Key: []byte("k"), Value: bytes.Repeat([]byte{0, 0xff}, 5000), Encoding: record.Proto, Time: time.UnixMilli(-5)})
 			if err := s.Append(want[:10]); err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +216,7 @@ func TestSpoolRestart(t *testing.T) {
 	}
 }
 
-func testSpoolRestart(t *testing.T, want []Message, segBytes int64) {
+func testSpoolRestart(t *testing.T, want []record.Message, segBytes int64) {
 	dir := t.TempDir()
 	h := newSpoolHarness(dir)
 	h.cfg.SegmentBytes = segBytes
@@ -298,7 +300,7 @@ func TestSpoolSegments(t *testing.T) {
 	if len(files) < 8 {
 		t.Fatalf("%d segment files for %d bytes in segments of %d", len(files), s.Bytes(), h.cfg.SegmentBytes)
 	}
-	var got []Message
+	var got []record.Message
 	cur := s.Cursor()
 	for i := 0; ; i++ {
 		msgs, next, err := s.Read(cur, 4, 1<<20)
@@ -352,8 +354,8 @@ func TestSpoolFull(t *testing.T) {
 		return n
 	}
 	disk := sizeOnDisk()
-	if err := s.Append(msgs[4:6]); !errors.Is(err, ErrSpoolFull) {
-		t.Fatalf("Append past MaxBytes: %v, want ErrSpoolFull", err)
+	if err := s.Append(msgs[4:6]); !errors.Is(err, ErrFull) {
+		t.Fatalf("Append past MaxBytes: %v, want ErrFull", err)
 	}
 	if s.Bytes() != before || sizeOnDisk() != disk {
 		t.Errorf("a refused Append wrote: %d → %d bytes, %d → %d on disk", before, s.Bytes(), disk, sizeOnDisk())
@@ -362,7 +364,7 @@ func TestSpoolFull(t *testing.T) {
 	if err := s.Append(msgs[4:5]); err != nil {
 		t.Fatalf("Append up to MaxBytes: %v", err)
 	}
-	if err := s.Append(msgs[5:6]); !errors.Is(err, ErrSpoolFull) {
+	if err := s.Append(msgs[5:6]); !errors.Is(err, ErrFull) {
 		t.Fatalf("Append past a full spool: %v", err)
 	}
 	// Delivering makes room again.
@@ -383,7 +385,7 @@ func TestSpoolFull(t *testing.T) {
 // corruptSpool fills a spool in dir with two segments of five messages each
 // (the second one's messages start with "second"), closes it and lets
 // damage change the first segment's bytes.
-func corruptSpool(t *testing.T, dir string, damage func(seg []byte, frames []int64) []byte) (first, second []Message) {
+func corruptSpool(t *testing.T, dir string, damage func(seg []byte, frames []int64) []byte) (first, second []record.Message) {
 	t.Helper()
 	h := newSpoolHarness(dir)
 	first, second = spoolMsgs("first", 5), spoolMsgs("second", 5)
@@ -566,7 +568,7 @@ func TestSpoolConcurrentAppend(t *testing.T) {
 	h.cfg.SegmentBytes = 1 << 10
 	s := h.open(t)
 	const batches, per = 100, 5
-	var want []Message
+	var want []record.Message
 	for i := 0; i < batches; i++ {
 		want = append(want, spoolMsgs(fmt.Sprintf("b%d", i), per)...)
 	}
@@ -580,7 +582,7 @@ func TestSpoolConcurrentAppend(t *testing.T) {
 		}
 		errc <- nil
 	}()
-	var got []Message
+	var got []record.Message
 	cur := s.Cursor()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(got) < len(want) && time.Now().Before(deadline) {

@@ -1,14 +1,16 @@
-package accesslog
+package record
 
 import (
 	"fmt"
 	"time"
 
+	"github.com/meshtel/meshtel/outcome"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/meshtel/meshtel/accesslog/recordpb"
-	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/record/recordpb"
 )
 
 // Encoding is the format of Kafka message values.
@@ -39,6 +41,10 @@ func (e Encoding) String() string {
 	}
 	return "json"
 }
+
+// HeaderContentType is the Kafka header that carries Encoding.ContentType on
+// every message alsd produces.
+const HeaderContentType = "content-type"
 
 // ContentType is the value of the content-type header of Kafka messages.
 func (e Encoding) ContentType() string {
@@ -112,11 +118,11 @@ func ToProto(r *Record) *recordpb.Record {
 		p.UpstreamDurationMs = proto.Float64(r.UpstreamDurationMs)
 	}
 	switch r.Outcome {
-	case "good":
+	case outcome.Good:
 		p.Outcome = recordpb.Record_OUTCOME_GOOD
-	case "bad":
+	case outcome.Bad:
 		p.Outcome = recordpb.Record_OUTCOME_BAD
-	case "excluded":
+	case outcome.Excluded:
 		p.Outcome = recordpb.Record_OUTCOME_EXCLUDED
 	}
 	for i := range r.Cookies {
@@ -126,7 +132,7 @@ func ToProto(r *Record) *recordpb.Record {
 			Partitioned: c.Partitioned, SameSite: c.SameSite, ValueClass: c.ValueClass.String(),
 			Source: recordpb.Cookie_SOURCE_REQUEST,
 		}
-		if c.Source == cookies.Response {
+		if c.Source == httpcookie.Response {
 			pc.Source = recordpb.Cookie_SOURCE_RESPONSE
 		}
 		if c.HasMaxAge {

@@ -1,4 +1,4 @@
-package cookies
+package httpcookie
 
 import "testing"
 
@@ -65,7 +65,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestIsPII(t *testing.T) {
-	for c := range numClasses {
+	for c := range NumClasses {
 		want := c == Email || c == IP || c == Phone
 		if c.IsPII() != want {
 			t.Errorf("%v.IsPII() = %v", c, !want)

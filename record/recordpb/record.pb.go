@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: accesslog/recordpb/record.proto
+// source: record/recordpb/record.proto
 
 package recordpb
 
@@ -56,11 +56,11 @@ func (x Record_Kind) String() string {
 }
 
 func (Record_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_accesslog_recordpb_record_proto_enumTypes[0].Descriptor()
+	return file_record_recordpb_record_proto_enumTypes[0].Descriptor()
 }
 
 func (Record_Kind) Type() protoreflect.EnumType {
-	return &file_accesslog_recordpb_record_proto_enumTypes[0]
+	return &file_record_recordpb_record_proto_enumTypes[0]
 }
 
 func (x Record_Kind) Number() protoreflect.EnumNumber {
@@ -69,7 +69,7 @@ func (x Record_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Record_Kind.Descriptor instead.
 func (Record_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_accesslog_recordpb_record_proto_rawDescGZIP(), []int{0, 0}
+	return file_record_recordpb_record_proto_rawDescGZIP(), []int{0, 0}
 }
 
 type Record_Direction int32
@@ -105,11 +105,11 @@ func (x Record_Direction) String() string {
 }
 
 func (Record_Direction) Descriptor() protoreflect.EnumDescriptor {
-	return file_accesslog_recordpb_record_proto_enumTypes[1].Descriptor()
+	return file_record_recordpb_record_proto_enumTypes[1].Descriptor()
 }
 
 func (Record_Direction) Type() protoreflect.EnumType {
-	return &file_accesslog_recordpb_record_proto_enumTypes[1]
+	return &file_record_recordpb_record_proto_enumTypes[1]
 }
 
 func (x Record_Direction) Number() protoreflect.EnumNumber {
@@ -118,7 +118,7 @@ func (x Record_Direction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Record_Direction.Descriptor instead.
 func (Record_Direction) EnumDescriptor() ([]byte, []int) {
-	return file_accesslog_recordpb_record_proto_rawDescGZIP(), []int{0, 1}
+	return file_record_recordpb_record_proto_rawDescGZIP(), []int{0, 1}
 }
 
 type Record_Outcome int32
@@ -157,11 +157,11 @@ func (x Record_Outcome) String() string {
 }
 
 func (Record_Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_accesslog_recordpb_record_proto_enumTypes[2].Descriptor()
+	return file_record_recordpb_record_proto_enumTypes[2].Descriptor()
 }
 
 func (Record_Outcome) Type() protoreflect.EnumType {
-	return &file_accesslog_recordpb_record_proto_enumTypes[2]
+	return &file_record_recordpb_record_proto_enumTypes[2]
 }
 
 func (x Record_Outcome) Number() protoreflect.EnumNumber {
@@ -170,7 +170,7 @@ func (x Record_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Record_Outcome.Descriptor instead.
 func (Record_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_accesslog_recordpb_record_proto_rawDescGZIP(), []int{0, 2}
+	return file_record_recordpb_record_proto_rawDescGZIP(), []int{0, 2}
 }
 
 type Cookie_Source int32
@@ -206,11 +206,11 @@ func (x Cookie_Source) String() string {
 }
 
 func (Cookie_Source) Descriptor() protoreflect.EnumDescriptor {
-	return file_accesslog_recordpb_record_proto_enumTypes[3].Descriptor()
+	return file_record_recordpb_record_proto_enumTypes[3].Descriptor()
 }
 
 func (Cookie_Source) Type() protoreflect.EnumType {
-	return &file_accesslog_recordpb_record_proto_enumTypes[3]
+	return &file_record_recordpb_record_proto_enumTypes[3]
 }
 
 func (x Cookie_Source) Number() protoreflect.EnumNumber {
@@ -219,7 +219,7 @@ func (x Cookie_Source) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Cookie_Source.Descriptor instead.
 func (Cookie_Source) EnumDescriptor() ([]byte, []int) {
-	return file_accesslog_recordpb_record_proto_rawDescGZIP(), []int{1, 0}
+	return file_record_recordpb_record_proto_rawDescGZIP(), []int{1, 0}
 }
 
 type Record struct {
@@ -263,7 +263,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_accesslog_recordpb_record_proto_msgTypes[0]
+	mi := &file_record_recordpb_record_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +275,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_accesslog_recordpb_record_proto_msgTypes[0]
+	mi := &file_record_recordpb_record_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +288,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_accesslog_recordpb_record_proto_rawDescGZIP(), []int{0}
+	return file_record_recordpb_record_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Record) GetTime() *timestamppb.Timestamp {
@@ -541,7 +541,7 @@ type Cookie struct {
 
 func (x *Cookie) Reset() {
 	*x = Cookie{}
-	mi := &file_accesslog_recordpb_record_proto_msgTypes[1]
+	mi := &file_record_recordpb_record_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +553,7 @@ func (x *Cookie) String() string {
 func (*Cookie) ProtoMessage() {}
 
 func (x *Cookie) ProtoReflect() protoreflect.Message {
-	mi := &file_accesslog_recordpb_record_proto_msgTypes[1]
+	mi := &file_record_recordpb_record_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +566,7 @@ func (x *Cookie) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cookie.ProtoReflect.Descriptor instead.
 func (*Cookie) Descriptor() ([]byte, []int) {
-	return file_accesslog_recordpb_record_proto_rawDescGZIP(), []int{1}
+	return file_record_recordpb_record_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Cookie) GetName() string {
@@ -639,11 +639,11 @@ func (x *Cookie) GetValueClass() string {
 	return ""
 }
 
-var File_accesslog_recordpb_record_proto protoreflect.FileDescriptor
+var File_record_recordpb_record_proto protoreflect.FileDescriptor
 
-const file_accesslog_recordpb_record_proto_rawDesc = "" +
+const file_record_recordpb_record_proto_rawDesc = "" +
 	"\n" +
-	"\x1faccesslog/recordpb/record.proto\x12\x14meshtel.accesslog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\f\n" +
+	"\x1crecord/recordpb/record.proto\x12\x14meshtel.accesslog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\f\n" +
 	"\x06Record\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x125\n" +
 	"\x04kind\x18\x02 \x01(\x0e2!.meshtel.accesslog.v1.Record.KindR\x04kind\x12\x18\n" +
@@ -719,23 +719,23 @@ const file_accesslog_recordpb_record_proto_rawDesc = "" +
 	"\x0eSOURCE_REQUEST\x10\x01\x12\x13\n" +
 	"\x0fSOURCE_RESPONSE\x10\x02B\f\n" +
 	"\n" +
-	"_max_age_sB/Z-github.com/meshtel/meshtel/accesslog/recordpbb\x06proto3"
+	"_max_age_sB,Z*github.com/meshtel/meshtel/record/recordpbb\x06proto3"
 
 var (
-	file_accesslog_recordpb_record_proto_rawDescOnce sync.Once
-	file_accesslog_recordpb_record_proto_rawDescData []byte
+	file_record_recordpb_record_proto_rawDescOnce sync.Once
+	file_record_recordpb_record_proto_rawDescData []byte
 )
 
-func file_accesslog_recordpb_record_proto_rawDescGZIP() []byte {
-	file_accesslog_recordpb_record_proto_rawDescOnce.Do(func() {
-		file_accesslog_recordpb_record_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_accesslog_recordpb_record_proto_rawDesc), len(file_accesslog_recordpb_record_proto_rawDesc)))
+func file_record_recordpb_record_proto_rawDescGZIP() []byte {
+	file_record_recordpb_record_proto_rawDescOnce.Do(func() {
+		file_record_recordpb_record_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_record_recordpb_record_proto_rawDesc), len(file_record_recordpb_record_proto_rawDesc)))
 	})
-	return file_accesslog_recordpb_record_proto_rawDescData
+	return file_record_recordpb_record_proto_rawDescData
 }
 
-var file_accesslog_recordpb_record_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_accesslog_recordpb_record_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
-var file_accesslog_recordpb_record_proto_goTypes = []any{
+var file_record_recordpb_record_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_record_recordpb_record_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_record_recordpb_record_proto_goTypes = []any{
 	(Record_Kind)(0),              // 0: meshtel.accesslog.v1.Record.Kind
 	(Record_Direction)(0),         // 1: meshtel.accesslog.v1.Record.Direction
 	(Record_Outcome)(0),           // 2: meshtel.accesslog.v1.Record.Outcome
@@ -744,7 +744,7 @@ var file_accesslog_recordpb_record_proto_goTypes = []any{
 	(*Cookie)(nil),                // 5: meshtel.accesslog.v1.Cookie
 	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
-var file_accesslog_recordpb_record_proto_depIdxs = []int32{
+var file_record_recordpb_record_proto_depIdxs = []int32{
 	6, // 0: meshtel.accesslog.v1.Record.time:type_name -> google.protobuf.Timestamp
 	0, // 1: meshtel.accesslog.v1.Record.kind:type_name -> meshtel.accesslog.v1.Record.Kind
 	1, // 2: meshtel.accesslog.v1.Record.direction:type_name -> meshtel.accesslog.v1.Record.Direction
@@ -758,29 +758,29 @@ var file_accesslog_recordpb_record_proto_depIdxs = []int32{
 	0, // [0:6] is the sub-list for field type_name
 }
 
-func init() { file_accesslog_recordpb_record_proto_init() }
-func file_accesslog_recordpb_record_proto_init() {
-	if File_accesslog_recordpb_record_proto != nil {
+func init() { file_record_recordpb_record_proto_init() }
+func file_record_recordpb_record_proto_init() {
+	if File_record_recordpb_record_proto != nil {
 		return
 	}
-	file_accesslog_recordpb_record_proto_msgTypes[0].OneofWrappers = []any{}
-	file_accesslog_recordpb_record_proto_msgTypes[1].OneofWrappers = []any{}
+	file_record_recordpb_record_proto_msgTypes[0].OneofWrappers = []any{}
+	file_record_recordpb_record_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accesslog_recordpb_record_proto_rawDesc), len(file_accesslog_recordpb_record_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_record_recordpb_record_proto_rawDesc), len(file_record_recordpb_record_proto_rawDesc)),
 			NumEnums:      4,
 			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_accesslog_recordpb_record_proto_goTypes,
-		DependencyIndexes: file_accesslog_recordpb_record_proto_depIdxs,
-		EnumInfos:         file_accesslog_recordpb_record_proto_enumTypes,
-		MessageInfos:      file_accesslog_recordpb_record_proto_msgTypes,
+		GoTypes:           file_record_recordpb_record_proto_goTypes,
+		DependencyIndexes: file_record_recordpb_record_proto_depIdxs,
+		EnumInfos:         file_record_recordpb_record_proto_enumTypes,
+		MessageInfos:      file_record_recordpb_record_proto_msgTypes,
 	}.Build()
-	File_accesslog_recordpb_record_proto = out.File
-	file_accesslog_recordpb_record_proto_goTypes = nil
-	file_accesslog_recordpb_record_proto_depIdxs = nil
+	File_record_recordpb_record_proto = out.File
+	file_record_recordpb_record_proto_goTypes = nil
+	file_record_recordpb_record_proto_depIdxs = nil
 }

@@ -1,4 +1,4 @@
-package accesslog
+package envoysim
 
 import (
 	"context"
@@ -25,8 +25,8 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 )
 
-// SimulatorConfig configures a Simulator.
-type SimulatorConfig struct {
+// Config configures a Simulator.
+type Config struct {
 	// Target is the alsd ALS address. Required.
 	Target string
 	// Catalog lists the services to simulate; nil or empty simulates a
@@ -55,7 +55,7 @@ type SimulatorConfig struct {
 // status, latency and cookie mixes, health checks, intermediate entries and
 // query strings carrying PII. It is alsd's load generator and demo traffic.
 type Simulator struct {
-	cfg      SimulatorConfig
+	cfg      Config
 	services []simService
 	sent     atomic.Int64
 	msgs     atomic.Int64
@@ -80,15 +80,15 @@ type simService struct {
 // simHealth are the failure ratios services are given in turn.
 var simHealth = []float64{0.0003, 0.0008, 0.0002, 0.004, 0.0005, 0.0012}
 
-// SimulatorStats summarises a run.
-type SimulatorStats struct {
+// Stats summarises a run.
+type Stats struct {
 	Entries  int64
 	Messages int64
 	Elapsed  time.Duration
 }
 
-// NewSimulator prepares a simulator; Run starts it.
-func NewSimulator(cfg SimulatorConfig) (*Simulator, error) {
+// New prepares a simulator; Run starts it.
+func New(cfg Config) (*Simulator, error) {
 	if cfg.Target == "" {
 		return nil, errors.New("simulator: no target address")
 	}
@@ -145,10 +145,10 @@ func (s *Simulator) Sent() int64 { return s.sent.Load() }
 
 // Run sends traffic until ctx ends or Total entries are sent. It returns
 // the first stream error other than ctx's end.
-func (s *Simulator) Run(ctx context.Context) (SimulatorStats, error) {
+func (s *Simulator) Run(ctx context.Context) (Stats, error) {
 	conn, err := grpc.NewClient(s.cfg.Target, s.cfg.DialOptions...)
 	if err != nil {
-		return SimulatorStats{}, fmt.Errorf("simulator: dial %s: %w", s.cfg.Target, err)
+		return Stats{}, fmt.Errorf("simulator: dial %s: %w", s.cfg.Target, err)
 	}
 	defer conn.Close()
 	client := alsv3.NewAccessLogServiceClient(conn)
@@ -177,7 +177,7 @@ func (s *Simulator) Run(ctx context.Context) (SimulatorStats, error) {
 	}
 	wg.Wait()
 	close(errc)
-	stats := SimulatorStats{Entries: s.sent.Load(), Messages: s.msgs.Load(), Elapsed: time.Since(start)}
+	stats := Stats{Entries: s.sent.Load(), Messages: s.msgs.Load(), Elapsed: time.Since(start)}
 	return stats, <-errc
 }
 
@@ -447,3 +447,39 @@ func (g *entryGen) tcp() *datav3.TCPAccessLogEntry {
 		},
 	}
 }
+
+// GeneratorConfig describes the one service a Generator makes entries for.
+type GeneratorConfig struct {
+	Service     string   // catalog name and node.cluster; required
+	Port        int      // the port the service listens on. Default 8080.
+	HealthCheck string   // health-check path, sent now and then; "" for none
+	Upstreams   []string // services it calls (outbound entries)
+	Routes      []string // route names. Default ["default"].
+	// BadRatio is the share of requests that fail.
+	BadRatio float64
+	// Seed makes the entries reproducible.
+	Seed uint64
+}
+
+// Generator makes the simulator's entries one at a time, without a stream:
+// realistic input for benchmarks and tests of the receivers.
+type Generator struct{ g entryGen }
+
+// NewGenerator returns a Generator for cfg's service.
+func NewGenerator(cfg GeneratorConfig) *Generator {
+	if cfg.Port == 0 {
+		cfg.Port = 8080
+	}
+	if len(cfg.Routes) == 0 {
+		cfg.Routes = []string{"default"}
+	}
+	svc := &simService{name: cfg.Service, cluster: cfg.Service, port: cfg.Port, healthCheck: cfg.HealthCheck,
+		upstreams: cfg.Upstreams, routes: cfg.Routes, badRatio: cfg.BadRatio, medianLatency: 40 * time.Millisecond}
+	return &Generator{g: entryGen{svc: svc, services: []simService{*svc}, rng: rand.New(rand.NewPCG(cfg.Seed, 2)), ip: "10.0.0.1"}}
+}
+
+// HTTP returns a new HTTP entry.
+func (g *Generator) HTTP() *datav3.HTTPAccessLogEntry { return g.g.http() }
+
+// TCP returns a new TCP entry.
+func (g *Generator) TCP() *datav3.TCPAccessLogEntry { return g.g.tcp() }

@@ -1,4 +1,4 @@
-package cookies
+package httpcookie
 
 import (
 	"fmt"
@@ -79,14 +79,14 @@ const (
 	BadValue                      // a value with bytes RFC 6265 forbids (DQUOTE inside, backslash, controls, non-ASCII)
 	BadAttribute                  // a Set-Cookie attribute with an invalid value (Max-Age=abc, a date no browser parses, SameSite=Bogus)
 	TooMany                       // more than MaxCookiesPerHeader cookies in one header; the rest is dropped
-	numMalformed
+	NumMalformed                  // the number of reasons; not a reason
 )
 
-var malformedNames = [numMalformed]string{"no_equals", "no_name", "bad_name", "bad_value", "bad_attribute", "too_many"}
+var malformedNames = [NumMalformed]string{"no_equals", "no_name", "bad_name", "bad_value", "bad_attribute", "too_many"}
 
 // String returns the reason as used in metrics and reports ("bad_name").
 func (m Malformed) String() string {
-	if m < numMalformed {
+	if m < NumMalformed {
 		return malformedNames[m]
 	}
 	return fmt.Sprintf("Malformed(%d)", uint8(m))
@@ -323,7 +323,7 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 			}
 		}
 	}
-	o.Domain = normalizeDomain(domain)
+	o.Domain = NormalizeDomain(domain)
 	switch sameSite {
 	case sameSiteStrict:
 		o.SameSite = "Strict"
@@ -445,7 +445,9 @@ func parseLegacyDate(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func normalizeDomain(d string) string {
+// NormalizeDomain returns a Domain attribute as compared and reported:
+// lower-cased, without the leading dot RFC 6265 §5.2.3 ignores.
+func NormalizeDomain(d string) string {
 	d = strings.TrimPrefix(d, ".")
 	return strings.ToLower(d)
 }

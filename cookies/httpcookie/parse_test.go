@@ -1,4 +1,4 @@
-package cookies
+package httpcookie
 
 import (
 	"reflect"
@@ -298,7 +298,7 @@ func TestSplitSetCookie(t *testing.T) {
 }
 
 func TestStrings(t *testing.T) {
-	for c := range numClasses {
+	for c := range NumClasses {
 		b, err := c.MarshalText()
 		if err != nil || string(b) != c.String() {
 			t.Errorf("class %d: %q, %v", c, b, err)
@@ -308,10 +308,10 @@ func TestStrings(t *testing.T) {
 			t.Errorf("class %q round trip: %v, %v", b, back, err)
 		}
 	}
-	if _, err := numClasses.MarshalText(); err == nil {
+	if _, err := NumClasses.MarshalText(); err == nil {
 		t.Error("invalid class marshalled")
 	}
-	for m := range numMalformed {
+	for m := range NumMalformed {
 		if back, ok := ParseMalformed(m.String()); !ok || back != m {
 			t.Errorf("reason %v does not round trip", m)
 		}

@@ -1,4 +1,4 @@
-package cookies
+package httpcookie
 
 import (
 	"fmt"
@@ -12,24 +12,24 @@ type ValueClass uint8
 
 // The value classes of SPEC §2, plus Phone for the pii-value finding.
 const (
-	Empty   ValueClass = iota // ""
-	Numeric                   // 1732527600, -1, 3.5
-	UUID                      // 8-4-4-4-12 hex digits
-	Hex                       // 8+ hex digits, not all decimal, letters in one case
-	Base64                    // at least 12 characters of the standard or URL alphabet, mixed
-	JWT                       // a JWS/JWE compact serialization: eyJ….eyJ….sig
-	Email                     // contains local@domain.tld (also %40-encoded)
-	IP                        // an IPv4 or IPv6 address
-	Phone                     // +41 44 668 18 00, 415-555-0123
-	Opaque                    // anything else
-	numClasses
+	Empty      ValueClass = iota // ""
+	Numeric                      // 1732527600, -1, 3.5
+	UUID                         // 8-4-4-4-12 hex digits
+	Hex                          // 8+ hex digits, not all decimal, letters in one case
+	Base64                       // at least 12 characters of the standard or URL alphabet, mixed
+	JWT                          // a JWS/JWE compact serialization: eyJ….eyJ….sig
+	Email                        // contains local@domain.tld (also %40-encoded)
+	IP                           // an IPv4 or IPv6 address
+	Phone                        // +41 44 668 18 00, 415-555-0123
+	Opaque                       // anything else
+	NumClasses                   // the number of classes; not a class
 )
 
-var classNames = [numClasses]string{"empty", "numeric", "uuid", "hex", "base64", "jwt", "email", "ip", "phone", "opaque"}
+var classNames = [NumClasses]string{"empty", "numeric", "uuid", "hex", "base64", "jwt", "email", "ip", "phone", "opaque"}
 
 // String returns the class as written in records and reports ("opaque").
 func (c ValueClass) String() string {
-	if c < numClasses {
+	if c < NumClasses {
 		return classNames[c]
 	}
 	return fmt.Sprintf("ValueClass(%d)", uint8(c))
@@ -37,7 +37,7 @@ func (c ValueClass) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (c ValueClass) MarshalText() ([]byte, error) {
-	if c >= numClasses {
+	if c >= NumClasses {
 		return nil, fmt.Errorf("invalid value class %d", uint8(c))
 	}
 	return []byte(classNames[c]), nil
