@@ -33,4 +33,3 @@ func Tracer(tp trace.TracerProvider) trace.Tracer {
 	}
 	return tp.Tracer(TracerName)
 }
-
