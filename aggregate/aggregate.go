@@ -25,7 +25,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTopic              = "mesh.accesslog.v1"
+	DefaultTopic              = record.DefaultTopic
 	DefaultStateTopic         = "mesh.alsd.state.v1"
 	DefaultGroup              = "meshtel-aggregate"
 	DefaultSessionTimeout     = 10 * time.Second

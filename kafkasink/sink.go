@@ -22,7 +22,7 @@ import (
 type Config struct {
 	// Brokers are the bootstrap brokers, "host:port". Required.
 	Brokers []string
-	// Topic defaults to "mesh.accesslog.v1".
+	// Topic defaults to record.DefaultTopic.
 	Topic string
 	// SpoolDir is where undeliverable messages wait. Required: without a
 	// spool the sink could not keep its no-loss promise.
@@ -110,7 +110,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, errors.New("kafka sink: no spool directory")
 	}
 	if cfg.Topic == "" {
-		cfg.Topic = "mesh.accesslog.v1"
+		cfg.Topic = record.DefaultTopic
 	}
 	if cfg.QueueBatches <= 0 {
 		cfg.QueueBatches = 4096

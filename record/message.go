@@ -42,6 +42,10 @@ func (e Encoding) String() string {
 	return "json"
 }
 
+// DefaultTopic is the record topic of SPEC §1 (--kafka-topic): the one
+// default the sink, the aggregators and alsd's flags share.
+const DefaultTopic = "mesh.accesslog.v1"
+
 // HeaderContentType is the Kafka header that carries Encoding.ContentType on
 // every message alsd produces.
 const HeaderContentType = "content-type"

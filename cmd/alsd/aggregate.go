@@ -4,19 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/http/pprof"
 	"time"
 
+	oklog "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meshtel/meshtel/aggregate"
-	"github.com/meshtel/meshtel/catalog"
 )
 
 // aggregateConfig is `alsd aggregate`'s command line (SPEC §1).
@@ -36,7 +30,7 @@ func aggregateFlags(stderr io.Writer) (*flag.FlagSet, *aggregateConfig) {
 	c := &aggregateConfig{}
 	fs := flag.NewFlagSet("alsd aggregate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9102", "HTTP address for /metrics, /healthz, /readyz, /api/slo, /api/cookies")
+	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "HTTP address for /metrics, /healthz, /readyz, /api/slo, /api/cookies")
 	fs.Var(&c.brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers, host:port (required)")
 	fs.StringVar(&c.topic, "kafka-topic", aggregate.DefaultTopic, "record topic to consume")
 	fs.StringVar(&c.stateTopic, "state-topic", aggregate.DefaultStateTopic, "compacted topic of per-partition checkpoints, created when missing")
@@ -61,21 +55,15 @@ func runAggregate(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if len(cfg.brokers) == 0 {
 		return usageError{errors.New("--kafka-brokers is required: aggregators consume Kafka")}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return usageError{fmt.Errorf("--log-level: %w", err)}
+	logger, err := newLogger(stderr, cfg.logLevel)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cat := catalog.Empty()
-	if cfg.catalogPath != "" {
-		var err error
-		if cat, err = catalog.Load(cfg.catalogPath); err != nil {
-			return usageError{fmt.Errorf("--catalog: %w", err)}
-		}
+	cat, err := loadCatalog(cfg.catalogPath, false)
+	if err != nil {
+		return err
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	agg, err := aggregate.New(aggregate.Config{
 		Brokers:            cfg.brokers,
 		Topic:              cfg.topic,
@@ -91,65 +79,25 @@ func runAggregate(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return usageError{err}
 	}
 	defer agg.Close()
-	lis, err := listen(cfg.adminAddr, false)
+	adm, err := newAdmin(cfg.adminAddr, false, prometheus.Gatherers{reg, agg.Gatherer()}, reg, agg.Ready)
 	if err != nil {
-		return usageError{fmt.Errorf("--admin-addr: %w", err)}
+		return err
 	}
-	admin := &http.Server{Handler: aggregateMux(agg, reg), ReadHeaderTimeout: 10 * time.Second}
-	adminErr := make(chan error, 1)
-	go func() {
-		if err := admin.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-			adminErr <- err
-		}
-		close(adminErr)
-	}()
-	logger.Info("alsd aggregate started", "admin", "http://"+lis.Addr().String(), "kafka", cfg.brokers.String(),
+	adm.mux.Handle("GET /api/slo", agg.SLOHandler())
+	adm.mux.Handle("GET /api/cookies", agg.CookiesHandler())
+	logger.Info("alsd aggregate started", "admin", adm.URL(), "kafka", cfg.brokers.String(),
 		"topic", cfg.topic, "group", cfg.group, "state_topic", cfg.stateTopic, "catalog_services", len(cat.Services))
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	runErr := make(chan error, 1)
-	go func() { runErr <- agg.Run(runCtx) }()
-	var firstErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down: checkpointing owned partitions and leaving the group")
-		firstErr = <-runErr
-	case firstErr = <-runErr:
-	case firstErr = <-adminErr:
-		stopRun()
-		<-runErr
+	var g oklog.Group
+	addContext(&g, ctx)
+	// The aggregator checkpoints owned partitions and leaves the group
+	// when stopped; the admin server stops after it.
+	addAfter(&g, "aggregate", immediately, agg.Run)
+	adm.add(&g)
+	if err := g.Run(); err != nil {
+		logger.Error("stopped", "err", err)
+		return err
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = admin.Shutdown(shutdownCtx)
-	if firstErr == nil {
-		logger.Info("alsd aggregate stopped cleanly")
-	}
-	return firstErr
-}
-
-// aggregateMux is the aggregator's admin API: the same paths as the
-// all-in-one alsd, answering for the services it owns.
-func aggregateMux(agg *aggregate.Aggregator, reg *prometheus.Registry) *http.ServeMux {
-	mux := http.NewServeMux()
-	g := prometheus.Gatherers{reg, agg.Gatherer()}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ok, text := agg.Ready()
-		if !ok {
-			http.Error(w, "not ready: "+text, http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintf(w, "ready: %s\n", text)
-	})
-	mux.Handle("GET /api/slo", agg.SLOHandler())
-	mux.Handle("GET /api/cookies", agg.CookiesHandler())
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
+	logger.Info("alsd aggregate stopped cleanly")
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	oklog "github.com/oklog/run"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -23,8 +24,6 @@ import (
 type demo struct {
 	broker *kfake.Cluster
 	addr   string
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	onKafka map[string]int64 // records consumed back from Kafka, per key
@@ -32,25 +31,28 @@ type demo struct {
 
 const demoPartitions = 6
 
-// startDemo starts the embedded broker and points the pipeline at it.
-func startDemo(p *pipeline) (*demo, error) {
-	cfg := p.cfg
-	if cfg.alsAddr == ":18000" {
-		cfg.alsAddr = "127.0.0.1:18000"
-	}
-	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(demoPartitions, cfg.topic))
+// newDemo starts the embedded broker with the record topic.
+func newDemo(topic string) (*demo, error) {
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(demoPartitions, topic))
 	if err != nil {
 		return nil, fmt.Errorf("demo: start embedded Kafka broker: %w", err)
 	}
-	d := &demo{broker: broker, addr: broker.ListenAddrs()[0], onKafka: map[string]int64{}}
-	cfg.brokers = listFlag{d.addr}
-	return d, nil
+	return &demo{broker: broker, addr: broker.ListenAddrs()[0], onKafka: map[string]int64{}}, nil
 }
 
-// start runs the simulator, a consumer reading the topic back and the
-// summary printer.
-func (d *demo) start(ctx context.Context, p *pipeline) error {
-	ctx, d.cancel = context.WithCancel(ctx)
+// endpoints are the pipeline's endpoints in the demo: the embedded broker,
+// and loopback unless --als-addr says otherwise.
+func (d *demo) endpoints(alsAddr string) endpoints {
+	if alsAddr == defaultALSAddr {
+		alsAddr = demoALSAddr
+	}
+	return endpoints{als: alsAddr, brokers: []string{d.addr}}
+}
+
+// add prints where everything is and adds the demo's actors to g: the
+// simulated Envoys (unless --demo-rate is 0), a consumer reading the topic
+// back, and the live summary.
+func (d *demo) add(g *oklog.Group, p *pipeline, stdout io.Writer) error {
 	sim, err := envoysim.New(envoysim.Config{
 		Target:    p.alsLis.Addr().String(),
 		Catalog:   p.cat,
@@ -60,34 +62,28 @@ func (d *demo) start(ctx context.Context, p *pipeline) error {
 		BatchSize: 50,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(p.stdout, `meshtel demo
+	fmt.Fprintf(stdout, `meshtel demo
   ALS (Envoy access logs)  %s
-  admin                    http://%s  (/metrics /readyz /api/slo /api/cookies)
+  admin                    %s  (/metrics /readyz /api/slo /api/cookies)
   Kafka (embedded)         %s  topic %s
   read the records:        kcat -C -b %s -t %s -e
 Simulated Envoys send %.0f entries/s (--demo-rate; 0: none, drive it with alsd simulate). Ctrl-C stops.
 
-`, p.alsLis.Addr(), p.admLis.Addr(), d.addr, p.cfg.topic, d.addr, p.cfg.topic, p.cfg.demoRate)
-	d.wg.Add(2)
+`, p.alsLis.Addr(), p.admin.URL(), d.addr, p.cfg.topic, d.addr, p.cfg.topic, p.cfg.demoRate)
 	if p.cfg.demoRate > 0 {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
+		addAfter(g, "demo simulator", immediately, func(ctx context.Context) error {
+			// A failed simulator leaves alsd running: drive it by hand then.
 			if _, err := sim.Run(ctx); err != nil && ctx.Err() == nil {
-				p.log.Error("demo simulator", "err", err)
+				p.log.Error("demo simulator stopped", "err", err)
 			}
-		}()
+			<-ctx.Done()
+			return nil
+		})
 	}
-	go func() {
-		defer d.wg.Done()
-		d.consume(ctx, p.cfg.topic)
-	}()
-	go func() {
-		defer d.wg.Done()
-		d.summarize(ctx, p)
-	}()
+	addAfter(g, "demo consumer", immediately, func(ctx context.Context) error { d.consume(ctx, p.cfg.topic); return nil })
+	addAfter(g, "demo summary", immediately, func(ctx context.Context) error { d.summarize(ctx, p, stdout); return nil })
 	return nil
 }
 
@@ -114,7 +110,7 @@ func (d *demo) consume(ctx context.Context, topic string) {
 	}
 }
 
-func (d *demo) summarize(ctx context.Context, p *pipeline) {
+func (d *demo) summarize(ctx context.Context, p *pipeline, stdout io.Writer) {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	last := map[string]int64{}
@@ -131,7 +127,7 @@ func (d *demo) summarize(ctx context.Context, p *pipeline) {
 				onKafka[k] = v
 			}
 			d.mu.Unlock()
-			writeSummary(p.stdout, now, now.Sub(lastAt), received, last, onKafka, p.tracker.Snapshot(), p.inventory.Snapshot())
+			writeSummary(stdout, now, now.Sub(lastAt), received, last, onKafka, p.tracker.Snapshot(), p.inventory.Snapshot())
 			last, lastAt = received, now
 		}
 	}
@@ -194,10 +190,4 @@ func writeSummary(w io.Writer, now time.Time, elapsed time.Duration, received, l
 	fmt.Fprintln(w, strings.Repeat("─", 100))
 }
 
-func (d *demo) close() {
-	if d.cancel != nil {
-		d.cancel()
-	}
-	d.wg.Wait()
-	d.broker.Close()
-}
+func (d *demo) close() { d.broker.Close() }

@@ -31,7 +31,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs := flag.NewFlagSet("alsd report "+subject, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var admins listFlag
-	fs.Var(&admins, "admin", "comma-separated admin URLs of running alsd instances, merged (default http://127.0.0.1:9102)")
+	fs.Var(&admins, "admin", "comma-separated admin URLs of running alsd instances, merged (default "+defaultAdminURL+")")
 	stateDir := fs.String("state-dir", "", "read a stopped alsd's --state-dir instead of asking a running one")
 	catalogPath := fs.String("catalog", "", "with --state-dir: the catalog the state was computed with")
 	format := fs.String("format", "md", "md or json; cookies also csv")
@@ -59,7 +59,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		}
 	}
 	if len(admins) == 0 && *stateDir == "" {
-		admins = listFlag{"http://127.0.0.1:9102"}
+		admins = listFlag{defaultAdminURL}
 	}
 	// Problems with the state (a corrupt checkpoint) are reported, not fatal.
 	logger := slog.New(slog.NewTextHandler(stderr, nil))

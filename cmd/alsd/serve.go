@@ -10,20 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	oklog "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
-	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/kafkasink"
 	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
@@ -58,10 +55,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{spoolMaxBytes: 1 << 30, maxMessageBytes: 4 << 20}
 	fs := flag.NewFlagSet("alsd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.alsAddr, "als-addr", ":18000", "gRPC listen address for Envoy ALS")
-	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9102", "HTTP address for /metrics, /healthz, /readyz, /api/slo, /api/cookies")
+	fs.StringVar(&c.alsAddr, "als-addr", defaultALSAddr, "gRPC listen address for Envoy ALS")
+	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "HTTP address for /metrics, /healthz, /readyz, /api/slo, /api/cookies")
 	fs.Var(&c.brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers, host:port; empty: do not produce")
-	fs.StringVar(&c.topic, "kafka-topic", "mesh.accesslog.v1", "Kafka topic for records")
+	fs.StringVar(&c.topic, "kafka-topic", record.DefaultTopic, "Kafka topic for records")
 	fs.StringVar(&c.encoding, "kafka-encoding", "json", "record encoding: json or proto")
 	fs.StringVar(&c.catalogPath, "catalog", "", "mesh catalog YAML: SLOs, health checks, owners")
 	fs.StringVar(&c.cookieDB, "cookie-db", "", "cookie knowledge base CSV (Open Cookie Database layout) that labels cookies with category and vendor")
@@ -81,102 +78,151 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	return fs, c
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+// parseServe parses and checks the sink's command line.
+func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, record.Encoding, error) {
 	fs, cfg := serveFlags(stderr)
 	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
+		return nil, 0, err
 	}
 	if err := noArgs(fs); err != nil {
-		return err
+		return nil, 0, err
 	}
 	if !cfg.compute && (cfg.demo || len(cfg.brokers) == 0) {
-		return usageError{errors.New("--compute=false only ingests: it needs --kafka-brokers and excludes --demo")}
+		return nil, 0, usageError{errors.New("--compute=false only ingests: it needs --kafka-brokers and excludes --demo")}
 	}
 	if err := cfg.hardening.validate(); err != nil {
-		return usageError{err}
+		return nil, 0, usageError{err}
 	}
 	enc, err := record.ParseEncoding(cfg.encoding)
 	if err != nil {
-		return usageError{fmt.Errorf("--kafka-encoding: %w", err)}
+		return nil, 0, usageError{fmt.Errorf("--kafka-encoding: %w", err)}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return usageError{fmt.Errorf("--log-level: %w", err)}
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	cat := catalog.Empty()
-	switch {
-	case cfg.catalogPath != "":
-		if cat, err = catalog.Load(cfg.catalogPath); err != nil {
-			return usageError{fmt.Errorf("--catalog: %w", err)}
-		}
-	case cfg.demo:
-		if cat, err = catalog.Parse("examples/mesh.yaml (built in)", examples.Mesh); err != nil {
-			return fmt.Errorf("built-in demo catalog: %w", err)
-		}
-	}
-	p := &pipeline{cfg: cfg, cat: cat, enc: enc, log: logger, stdout: stdout}
-	return p.run(ctx)
+	return cfg, enc, nil
 }
 
-// pipeline is one running alsd: listeners, sink, stages, admin server.
+// runServe is alsd itself: build the pipeline, run its parts as actors
+// until a signal or the first failure, then drain in order.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, enc, err := parseServe(args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	cat, err := loadCatalog(cfg.catalogPath, cfg.demo)
+	if err != nil {
+		return err
+	}
+	// The demo composes the pipeline: it supplies the broker and the
+	// listen address, and adds its own actors; it never edits cfg.
+	ends := endpoints{als: cfg.alsAddr, brokers: cfg.brokers}
+	var d *demo
+	if cfg.demo {
+		if d, err = newDemo(cfg.topic); err != nil {
+			return err
+		}
+		defer d.close()
+		ends = d.endpoints(cfg.alsAddr)
+	}
+	p, err := build(cfg, enc, ends, cat, log)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+
+	var g oklog.Group
+	addContext(&g, ctx)
+	if d != nil {
+		// Added first, so the simulated Envoys stop before the server does.
+		if err := d.add(&g, p, stdout); err != nil {
+			return err
+		}
+	}
+	p.add(&g)
+	p.started()
+	if err := g.Run(); err != nil {
+		log.Error("stopped", "err", err)
+		return err
+	}
+	p.stopped()
+	return nil
+}
+
+// endpoints are where the pipeline listens for Envoys and produces to.
+type endpoints struct {
+	als     string
+	brokers []string
+}
+
+// pipeline is one alsd: the ALS server, the Kafka sink, the SLI and cookie
+// stages, the web UI and the admin server.
 type pipeline struct {
-	cfg    *serveConfig
-	cat    *catalog.Catalog
-	enc    record.Encoding
-	log    *slog.Logger
-	stdout io.Writer
+	cfg *serveConfig
+	cat *catalog.Catalog
+	log *slog.Logger
 
 	reg       *prometheus.Registry
 	server    *accesslog.Server
-	sink      *kafkasink.Sink
+	sink      *kafkasink.Sink // nil without brokers
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
 	ui        *webui.UI
 	stages    *stages
 	alsLis    net.Listener
-	admLis    net.Listener
-	tls       *accesslog.TLS // nil: plaintext
+	admin     *admin
+	tls       *accesslog.TLS           // nil: plaintext
+	tp        *sdktrace.TracerProvider // nil: self-tracing off
+	brokers   []string
 }
 
-func (p *pipeline) run(ctx context.Context) error {
-	cfg := p.cfg
-	p.reg = prometheus.NewRegistry()
-	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	var demo *demo
-	if cfg.demo {
-		var err error
-		if demo, err = startDemo(p); err != nil {
-			return err
-		}
-		defer demo.close()
+// build makes every part of the pipeline and binds both listeners, so that
+// every start failure surfaces here, before anything runs.
+func build(cfg *serveConfig, enc record.Encoding, ends endpoints, cat *catalog.Catalog, log *slog.Logger) (*pipeline, error) {
+	p := &pipeline{cfg: cfg, cat: cat, log: log, reg: newRegistry(), brokers: ends.brokers}
+	if err := p.bind(enc, ends.als); err != nil {
+		p.close()
+		return nil, err
 	}
+	return p, nil
+}
 
+// bind builds the parts in dependency order and binds both listeners.
+func (p *pipeline) bind(enc record.Encoding, alsAddr string) error {
+	if err := p.buildState(); err != nil {
+		return err
+	}
+	if err := p.buildIngest(enc, p.brokers); err != nil {
+		return err
+	}
+	var err error
+	if p.alsLis, err = listen(alsAddr, p.cfg.demo); err != nil {
+		return usageError{fmt.Errorf("--als-addr: %w", err)}
+	}
+	if p.admin, err = newAdmin(p.cfg.adminAddr, p.cfg.demo, p.reg, p.reg, p.ready); err != nil {
+		return err
+	}
+	p.routes(p.admin.mux)
+	return nil
+}
+
+// buildState makes the SLI tracker, the cookie inventory, the stages that
+// feed them and the web UI.
+func (p *pipeline) buildState() error {
 	// An ingest-only alsd keeps its tracker and inventory empty (no stage
 	// feeds them), unexported and unsaved: the aggregators own that state.
-	stateReg, stateDir := prometheus.Registerer(p.reg), cfg.stateDir
-	if !cfg.compute {
+	stateReg, stateDir := prometheus.Registerer(p.reg), p.cfg.stateDir
+	if !p.cfg.compute {
 		stateReg, stateDir = nil, ""
 	}
 	var err error
-	p.tracker, err = sli.New(sli.Config{
-		Catalog:    p.cat,
-		Registerer: stateReg,
-		StateDir:   stateDir,
-		Logger:     p.log,
-	})
+	p.tracker, err = sli.New(sli.Config{Catalog: p.cat, Registerer: stateReg, StateDir: stateDir, Logger: p.log})
 	if err != nil {
 		return fmt.Errorf("sli: %w", err)
 	}
-	p.inventory, err = cookies.New(cookies.Config{
-		Catalog:    p.cat,
-		Registerer: stateReg,
-		StateDir:   stateDir,
-		CookieDB:   cfg.cookieDB,
-		Logger:     p.log,
-	})
+	p.inventory, err = cookies.New(cookies.Config{Catalog: p.cat, Registerer: stateReg, StateDir: stateDir,
+		CookieDB: p.cfg.cookieDB, Logger: p.log})
 	if err != nil {
 		return usageError{fmt.Errorf("cookies: %w", err)}
 	}
@@ -187,10 +233,28 @@ func (p *pipeline) run(ctx context.Context) error {
 		return err
 	}
 	p.stages.onBad = p.ui.ObserveBad
+	return nil
+}
 
-	if len(cfg.brokers) > 0 {
+// buildIngest makes the Kafka sink (when there are brokers) and the ALS
+// server that feeds it and the stages.
+func (p *pipeline) buildIngest(enc record.Encoding, brokers []string) error {
+	cfg := p.cfg
+	serverCfg := accesslog.ServerConfig{
+		Converter:            &accesslog.Converter{Catalog: p.cat, KeepQuery: cfg.keepQuery, Classify: p.stages.classify},
+		Encoding:             enc,
+		Stages:               p.stagesFor(cfg.compute),
+		MaxStreams:           cfg.maxStreams,
+		MaxMessageBytes:      int(cfg.maxMessageBytes),
+		MaxEntriesPerMessage: cfg.maxEntries,
+		StreamIdleTimeout:    cfg.idleTimeout,
+		Registerer:           p.reg,
+		Logger:               p.log,
+	}
+	if len(brokers) > 0 {
+		var err error
 		p.sink, err = kafkasink.New(kafkasink.Config{
-			Brokers:         cfg.brokers,
+			Brokers:         brokers,
 			Topic:           cfg.topic,
 			SpoolDir:        filepath.Join(cfg.stateDir, "spool"),
 			SpoolMaxBytes:   int64(cfg.spoolMaxBytes),
@@ -201,160 +265,114 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		serverCfg.Sink = p.sink
 	} else {
 		p.log.Warn("no --kafka-brokers: records are not produced; SLIs and cookies are still computed")
 	}
-	serverCfg := accesslog.ServerConfig{
-		Converter:            &accesslog.Converter{Catalog: p.cat, KeepQuery: cfg.keepQuery, Classify: p.stages.classify},
-		Encoding:             p.enc,
-		Stages:               p.stagesFor(cfg.compute),
-		MaxStreams:           cfg.maxStreams,
-		MaxMessageBytes:      int(cfg.maxMessageBytes),
-		MaxEntriesPerMessage: cfg.maxEntries,
-		StreamIdleTimeout:    cfg.idleTimeout,
-		Registerer:           p.reg,
-		Logger:               p.log,
-	}
-	if p.sink != nil {
-		serverCfg.Sink = p.sink
-	}
-	stopHardening, err := p.harden(&serverCfg)
-	if err != nil {
+	if err := p.harden(&serverCfg); err != nil {
 		return err
 	}
-	defer stopHardening()
+	var err error
 	p.server, err = accesslog.NewServer(serverCfg)
-	if err != nil {
-		return err
-	}
+	return err
+}
 
-	if p.alsLis, err = listen(cfg.alsAddr, cfg.demo); err != nil {
-		return usageError{fmt.Errorf("--als-addr: %w", err)}
-	}
-	if p.admLis, err = listen(cfg.adminAddr, cfg.demo); err != nil {
-		p.alsLis.Close()
-		return usageError{fmt.Errorf("--admin-addr: %w", err)}
-	}
-
-	// Shutdown order matters: the ALS server stops first so that every
-	// record it accepted is already submitted when the sink drains, and
-	// the stages checkpoint last.
+// add runs the pipeline's parts as actors of g. They stop in drain order:
+// the ALS server first, so every record it accepted has been submitted
+// when the sink drains its queue to Kafka or the spool; the SLI and cookie
+// state checkpoint after that; the admin server last, so /metrics answers
+// throughout.
+func (p *pipeline) add(g *oklog.Group) {
 	serverCtx, stopServer := context.WithCancel(context.Background())
-	sinkCtx, stopSink := context.WithCancel(context.Background())
-	stageCtx, stopStages := context.WithCancel(context.Background())
-	defer stopServer()
-	defer stopSink()
-	defer stopStages()
-
-	admin := &http.Server{Handler: p.adminMux(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 4)
-	var wg sync.WaitGroup
-	goRun := func(name string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	goRun("admin", func() error {
-		if err := admin.Serve(p.admLis); !errors.Is(err, http.ErrServerClosed) {
-			return err
+	served := make(chan struct{})
+	g.Add(func() error {
+		defer close(served)
+		if err := p.server.Serve(serverCtx, p.alsLis); err != nil {
+			return fmt.Errorf("als server: %w", err)
 		}
 		return nil
-	})
-	var sinkDone, stagesDone sync.WaitGroup
+	}, func(error) { stopServer() })
+	if p.tls != nil {
+		addAfter(g, "tls reload", served, p.tls.Run)
+	}
+	var drained <-chan struct{} = served
 	if p.sink != nil {
-		sinkDone.Add(1)
-		goRun("kafka sink", func() error { defer sinkDone.Done(); return p.sink.Run(sinkCtx) })
+		drained = addAfter(g, "kafka sink", served, p.sink.Run)
 	}
-	stagesDone.Add(2)
-	goRun("sli", func() error { defer stagesDone.Done(); return p.tracker.Run(stageCtx) })
-	goRun("cookies", func() error { defer stagesDone.Done(); return p.inventory.Run(stageCtx) })
-	goRun("webui", func() error { return p.ui.Run(stageCtx) })
-	serverDone := make(chan struct{})
-	goRun("als server", func() error { defer close(serverDone); return p.server.Serve(serverCtx, p.alsLis) })
-	for i := 0; !p.server.Ready() && i < 1000; i++ {
-		time.Sleep(time.Millisecond)
+	addAfter(g, "sli", drained, p.tracker.Run)
+	addAfter(g, "cookies", drained, p.inventory.Run)
+	addAfter(g, "webui", drained, p.ui.Run)
+	p.admin.add(g)
+}
+
+// addAfter adds an actor running fn(ctx) to g. When the group stops, its
+// ctx is cancelled only once before is closed: that orders the drain. The
+// returned channel is closed when fn has returned.
+func addAfter(g *oklog.Group, name string, before <-chan struct{}, fn func(context.Context) error) <-chan struct{} {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	g.Add(func() error {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	}, func(error) {
+		<-before
+		cancel()
+	})
+	return done
+}
+
+// immediately is the before of actors that stop as soon as the group does.
+var immediately = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// close releases what build made and run did not: listeners of a pipeline
+// that never ran, buffered spans.
+func (p *pipeline) close() {
+	if p.alsLis != nil {
+		p.alsLis.Close()
 	}
+	if p.admin != nil {
+		p.admin.lis.Close()
+	}
+	p.flushTraces()
+}
+
+func (p *pipeline) started() {
 	p.warnListener()
-	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", "http://"+p.admLis.Addr().String(),
-		"kafka", strings.Join(cfg.brokers, ","), "topic", cfg.topic, "encoding", p.enc.String(), "catalog_services", len(p.cat.Services))
-
-	if demo != nil {
-		if err := demo.start(ctx, p); err != nil {
-			stopServer()
-		}
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		p.log.Info("shutting down: closing ALS streams, draining records to Kafka or the spool")
-	case runErr = <-errc:
-		p.log.Error("stopping", "err", runErr)
-	}
-	stopServer()
-	<-serverDone
-	stopSink()
-	sinkDone.Wait()
-	stopStages()
-	stagesDone.Wait()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = admin.Shutdown(shutdownCtx)
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		if runErr == nil {
-			runErr = err
-		}
-	}
-	if runErr == nil {
-		attrs := []any{"records_accepted", p.server.Accepted()}
-		if p.sink != nil {
-			attrs = append(attrs, "spool_bytes", p.sink.Spooled())
-		}
-		p.log.Info("alsd stopped cleanly", attrs...)
-	}
-	return runErr
+	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", p.admin.URL(),
+		"kafka", strings.Join(p.brokers, ","), "topic", p.cfg.topic, "encoding", p.cfg.encoding, "catalog_services", len(p.cat.Services))
 }
 
-// listen listens on addr; in the demo, a busy default port falls back to a
-// free one so that the demo always starts.
-func listen(addr string, fallback bool) (net.Listener, error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil && fallback {
-		host, _, _ := net.SplitHostPort(addr)
-		if host == "" {
-			host = "127.0.0.1"
-		}
-		return net.Listen("tcp", net.JoinHostPort(host, "0"))
+func (p *pipeline) stopped() {
+	attrs := []any{"records_accepted", p.server.Accepted()}
+	if p.sink != nil {
+		attrs = append(attrs, "spool_bytes", p.sink.Spooled())
 	}
-	return lis, err
+	p.log.Info("alsd stopped cleanly", attrs...)
 }
 
-func (p *pipeline) adminMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !p.server.Ready() {
-			http.Error(w, "not ready: the ALS listener is not serving", http.StatusServiceUnavailable)
-			return
-		}
-		// Ready even while Kafka is down: records spool (SPEC §1).
-		fmt.Fprintf(w, "ready: ALS listening on %s\n", p.alsLis.Addr())
-		if p.sink == nil {
-			fmt.Fprintln(w, "kafka: not configured (--kafka-brokers empty)")
-			return
-		}
-		_, status := p.sink.Status()
-		fmt.Fprintln(w, status)
-	})
+// ready answers /readyz: ready while the ALS listener serves, even while
+// Kafka is down, since records spool (SPEC §1); the body says so.
+func (p *pipeline) ready() (bool, string) {
+	if !p.server.Ready() {
+		return false, "the ALS listener is not serving"
+	}
+	text := "ALS listening on " + p.alsLis.Addr().String() + "\n"
+	if p.sink == nil {
+		return true, text + "kafka: not configured (--kafka-brokers empty)"
+	}
+	_, status := p.sink.Status()
+	return true, text + status
+}
+
+// routes adds the sink's API and the web UI to the admin server.
+func (p *pipeline) routes(mux *http.ServeMux) {
 	if p.cfg.compute {
 		mux.Handle("GET /api/slo", p.tracker.Handler())
 		mux.Handle("GET /api/cookies", p.inventory.Handler())
@@ -362,13 +380,7 @@ func (p *pipeline) adminMux() *http.ServeMux {
 		mux.HandleFunc("GET /api/slo", ingestOnly)
 		mux.HandleFunc("GET /api/cookies", ingestOnly)
 	}
-	// Profiles, as Prometheus and the OpenTelemetry Collector serve them:
-	// the admin address is loopback by default.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", p.ui.Handler())
-	return mux
 }
 
 // stagesFor returns the ingest stages: none when alsd only ingests.

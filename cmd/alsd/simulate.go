@@ -22,8 +22,8 @@ import (
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("alsd simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	target := fs.String("target", "127.0.0.1:18000", "alsd ALS address")
-	admin := fs.String("admin", "", "alsd admin URL (http://127.0.0.1:9102): report end-to-end records/s and CPU-seconds per million records")
+	target := fs.String("target", demoALSAddr, "alsd ALS address")
+	admin := fs.String("admin", "", "alsd admin URL ("+defaultAdminURL+"): report end-to-end records/s and CPU-seconds per million records")
 	catalogPath := fs.String("catalog", "", "mesh catalog whose services to simulate (default: a small built-in mesh)")
 	sidecars := fs.Int("sidecars", 2, "simulated Envoys per service")
 	streams := fs.Int("streams", 2, "ALS streams (worker threads) per Envoy")

@@ -76,23 +76,17 @@ func (h *hardening) validate() error {
 }
 
 // harden applies the flags to cfg: TLS credentials and the SAN check, the
-// header cap, the global tracer provider the server and the sink trace
-// into. stop ends certificate reloading and flushes pending spans.
-func (p *pipeline) harden(cfg *accesslog.ServerConfig) (stop func(), err error) {
+// header cap, and the global tracer provider the server and the sink trace
+// into. The certificate reloader runs as an actor (see pipeline.add); the
+// tracer provider is flushed by pipeline.close.
+func (p *pipeline) harden(cfg *accesslog.ServerConfig) error {
 	h := &p.cfg.hardening
 	cfg.Converter.MaxHeaderBytes = int(h.maxHeaderBytes)
 	if h.maxHeaderBytes == 0 {
 		cfg.Converter.MaxHeaderBytes = -1
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var stops []func()
-	stop = func() {
-		cancel()
-		for _, f := range stops {
-			f()
-		}
-	}
 	if h.tlsCert != "" {
+		var err error
 		p.tls, err = accesslog.NewTLS(accesslog.TLSConfig{
 			CertFile:     h.tlsCert,
 			KeyFile:      h.tlsKey,
@@ -102,31 +96,32 @@ func (p *pipeline) harden(cfg *accesslog.ServerConfig) (stop func(), err error) 
 			Logger:       p.log,
 		})
 		if err != nil {
-			stop()
-			return nil, usageError{err}
+			return usageError{err}
 		}
 		cfg.ServerOptions = append(cfg.ServerOptions, p.tls.ServerOptions()...)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = p.tls.Run(ctx) }()
-		stops = append(stops, func() { <-done })
 	}
 	if h.otlpEndpoint != "" {
-		tp, err := newTracerProvider(ctx, h.otlpEndpoint)
+		tp, err := newTracerProvider(context.Background(), h.otlpEndpoint)
 		if err != nil {
-			stop()
-			return nil, usageError{fmt.Errorf("--otlp-endpoint: %w", err)}
+			return usageError{fmt.Errorf("--otlp-endpoint: %w", err)}
 		}
 		otel.SetTracerProvider(tp)
-		stops = append(stops, func() {
-			fctx, fcancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer fcancel()
-			if err := tp.Shutdown(fctx); err != nil {
-				p.log.Warn("flushing traces", "endpoint", h.otlpEndpoint, "err", err)
-			}
-		})
+		p.tp = tp
 		p.log.Info("exporting alsd's own traces over OTLP", "endpoint", h.otlpEndpoint)
 	}
-	return stop, nil
+	return nil
+}
+
+// flushTraces exports the spans still buffered, within a short budget.
+func (p *pipeline) flushTraces() {
+	if p.tp == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.tp.Shutdown(ctx); err != nil {
+		p.log.Warn("flushing traces", "endpoint", p.cfg.otlpEndpoint, "err", err)
+	}
 }
 
 // newTracerProvider exports spans in batches: a slow or absent collector
