@@ -212,30 +212,6 @@ func TestNoGeneratedSeriesWithoutGenerator(t *testing.T) {
 	}
 }
 
-// dashgen's import graph stays free of the ingest runtime.
-func TestImportGraph(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found")
-	}
-	out, err := exec.Command(goBin, "list", "-deps", "github.com/meshtel/meshtel/cmd/dashgen").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		for _, banned := range []string{
-			"github.com/meshtel/meshtel/accesslog",
-			"google.golang.org/grpc",
-			"github.com/segmentio/kafka-go",
-			"github.com/twmb/franz-go",
-		} {
-			if pkg == banned || strings.HasPrefix(pkg, banned+"/") {
-				t.Errorf("dashgen imports %s", pkg)
-			}
-		}
-	}
-}
-
 // The generated rules pass Debian's promtool: `check rules` on every file
 // and the generated `test rules` cases. Running every test file takes
 // ~20 s of CPU, so by default only two services run them (one HTTP with
