@@ -1,11 +1,13 @@
-// Package accesslog is meshtel's ingest path: an Envoy gRPC Access Log
-// Service (envoy.service.accesslog.v3) server that turns every HTTP and TCP
-// log entry into one Record, encodes it, and hands it to a Kafka Sink that
-// never blocks a stream and never loses an accepted record (records Kafka
-// cannot take now go to an on-disk Spool and are replayed later).
+// Package accesslog holds alsd's receivers: the Envoy gRPC Access Log
+// Service (envoy.service.accesslog.v3) server with its limits, TLS, mTLS
+// SAN allow-list and identity binding; the hand-written wire decoder; and
+// the conversion of every HTTP and TCP log entry into one record.Record.
 //
-// The package knows nothing of SLOs or cookie inventories: the caller plugs
-// such stages in (ServerConfig.Stages) and supplies the outcome classifier.
-// It also holds the Simulator, a load generator that speaks ALS like a fleet
-// of Envoy sidecars.
+// A receiver never blocks a stream: it converts, runs the stages the caller
+// plugs in (ServerConfig.Stages, e.g. the SLI engine and the cookie
+// inventory, which take plain observations) and hands the encoded records to
+// a Submitter without waiting (the Kafka sink, package kafkasink, is one).
+// It does not know the sink, the SLO state or the inventory: cookie headers
+// are reduced to observations with package cookies/httpcookie, and the
+// outcome classifier is supplied by the caller.
 package accesslog
