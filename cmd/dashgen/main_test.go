@@ -38,6 +38,16 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			name: "alerting and pipeline mistakes",
+			args: []string{"check", "testdata/alerting.bad.yaml"},
+			code: 1,
+			wantLines: []string{
+				`testdata/alerting.bad.yaml:3:30: min_bad_events -5 of defaults is negative; use 0 to turn the low-traffic guard off`,
+				`testdata/alerting.bad.yaml:6:18: team "sre" of pipeline is not defined under teams`,
+				`testdata/alerting.bad.yaml:10:32: min_bad_events of service "web" must be a whole number of bad requests (0 turns the low-traffic guard off), got a number (1.5)`,
+			},
+		},
+		{
 			name: "several files, one bad",
 			args: []string{"check", "testdata/good.yaml", "testdata/bad.yaml"},
 			code: 1,
