@@ -103,7 +103,8 @@ func testCatalog() *catalog.Catalog {
 			},
 			{
 				Name: "redis_cache", Kind: catalog.TCPService, Team: "platform", Runbook: "https://wiki/redis",
-				SLOs: catalog.SLOs{Availability: &catalog.Objective{Percent: 99.9, Text: "99.9"}},
+				SLOs:     catalog.SLOs{Availability: &catalog.Objective{Percent: 99.9, Text: "99.9"}},
+				Alerting: catalog.Alerting{MinBadEvents: 10},
 			},
 		},
 	}
@@ -147,8 +148,11 @@ func TestRuleGroups(t *testing.T) {
 					})
 					if r.Record != "" {
 						records[r.Record] = true
-						if !strings.Contains(r.Expr, "by (service, slo)") || !strings.Contains(r.Expr, "> 0") {
-							t.Errorf("%s: not aggregated by (service, slo) with a guarded division:\n%s", r.Record, r.Expr)
+						if !strings.Contains(r.Expr, "sum by (service, slo)") {
+							t.Errorf("%s: not aggregated by (service, slo):\n%s", r.Record, r.Expr)
+						}
+						if strings.HasPrefix(r.Record, RecordPrefix) && !strings.Contains(r.Expr, "> 0") {
+							t.Errorf("%s: division not guarded:\n%s", r.Record, r.Expr)
 						}
 						continue
 					}
@@ -178,6 +182,11 @@ func TestRuleGroups(t *testing.T) {
 			}
 			if !records[RecordName("30d")] {
 				t.Errorf("no recording rule for the budget window")
+			}
+			for _, b := range sli.BurnAlerts {
+				if !records[BadEventsName(b.Long.Name)] {
+					t.Errorf("no bad-request count for the long window %s", b.Long.Name)
+				}
 			}
 			if want := len(slos) * 2; len(alerts) != want {
 				t.Errorf("%d alert rules, want %d (%v)", len(alerts), want, alerts)
@@ -213,8 +222,16 @@ func TestLongWindowsDivideIncreases(t *testing.T) {
 			if r.Record == "" {
 				continue
 			}
-			w := strings.TrimPrefix(r.Record, RecordPrefix)
+			w := strings.TrimPrefix(strings.TrimPrefix(r.Record, RecordPrefix), BadEventsPrefix)
 			long := w == "1d" || w == "3d" || w == "30d"
+			if strings.HasPrefix(r.Record, BadEventsPrefix) {
+				// Counts are increases at every length; they belong with
+				// the ratios of their length all the same.
+				if long != (g.Interval != 0) {
+					t.Errorf("%s: in group %s", r.Record, g.Name)
+				}
+				continue
+			}
 			if long != strings.Contains(r.Expr, "increase(") {
 				t.Errorf("%s: long window %v but expr:\n%s", r.Record, long, r.Expr)
 			}
@@ -448,6 +465,9 @@ func TestPromtoolTestsCatchBrokenRules(t *testing.T) {
 		},
 		"no traffic guard": func(b []byte) []byte {
 			return bytes.ReplaceAll(b, []byte(" > 0)"), []byte(")"))
+		},
+		"no low-traffic guard": func(b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte(" >= 10\n"), []byte(" >= 0\n"))
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
