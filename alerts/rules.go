@@ -66,6 +66,15 @@ type Config struct {
 	// DashboardURL returns the link put in each alert's dashboard
 	// annotation. Nil (the default) leaves that annotation out.
 	DashboardURL func(service string) string
+	// PipelineDashboardURL is the dashboard annotation of the pipeline
+	// alerts; "" (the default) leaves it out.
+	PipelineDashboardURL string
+	// ALSDJob is the Prometheus job scraping alsd, which MeshTelemetryDown
+	// watches; "" means DefaultALSDJob.
+	ALSDJob string
+	// AggregatorLagThreshold is the consumer lag in records above which
+	// MeshAggregatorLag fires; 0 or less means DefaultAggregatorLagThreshold.
+	AggregatorLagThreshold int64
 }
 
 // SLO is one enabled objective of a service, as the rules see it.
