@@ -197,6 +197,9 @@ func TestRoutesLoadInAlertmanager(t *testing.T) {
 		if got, want := len(cfg.Route.Routes), len(exampleCatalog(t).Teams); got != want {
 			t.Errorf("%d team routes, want %d", got, want)
 		}
+		if len(cfg.InhibitRules) != 2 {
+			t.Errorf("%d inhibit rules, want SPEC §5's 2", len(cfg.InhibitRules))
+		}
 		return
 	}
 	t.Fatal("no routes.yml generated")
