@@ -86,3 +86,16 @@ func guardWindows() []recordWindow {
 func badEventsExpr(sel string, w recordWindow) string {
 	return fmt.Sprintf("sum by (service, slo) (increase(%s{%s}[%s]))\n", ErrorsMetric, sel, w.name)
 }
+
+// HeldBackExpr is a PromQL expression that has one series, of value 1,
+// exactly while guard g holds its window pair of SLO s of service back:
+// the pair's burn conditions hold, but its long window has fewer than
+// g.Min bad requests. Dashboards draw it; the generated tests check it.
+func HeldBackExpr(service string, s SLO, g Guard) string {
+	sel := fmt.Sprintf(`{service=%q,slo=%q,generator=%q}`, service, s.Name, Generator)
+	th := threshold(g.Pair.Factor, s.Budget)
+	return fmt.Sprintf("count(%s%s < %s and %s%s > %s and %s%s > %s)",
+		BadEventsName(g.Pair.Long.Name), sel, g.Expr,
+		RecordName(g.Pair.Long.Name), sel, th,
+		RecordName(g.Pair.Short.Name), sel, th)
+}

@@ -363,8 +363,8 @@ func counterFrom(start, step float64, n int) string {
 // While the failure is inside every window, nothing fires, not even once
 // a ticket's `for` has passed. Where the fast page pair's burn conditions
 // alone hold for that one failure (objectives from about 99.885%), the
-// case also shows them holding with the guard unmet: the guard is what
-// keeps the pager quiet. ok is false when the guard is off or lets a
+// case also shows HeldBackExpr saying so: the guard is what keeps the
+// pager quiet. ok is false when the guard is off or lets a
 // single failure through (objectives above 99.998%, see Guard.Min).
 func lowTraffic(svc catalog.Service, slos []SLO, s SLO) (g testGroup, ok bool, err error) {
 	guards, err := Guards(svc, s, sli.Page)
@@ -391,17 +391,13 @@ func lowTraffic(svc catalog.Service, slos []SLO, s SLO) (g testGroup, ok bool, e
 	for _, at := range []time.Duration{lowTrafficFailAt + pageFor + time.Minute, lowTrafficFailAt + ticketFor + 5*time.Minute} {
 		g.AlertRuleTest = append(g.AlertRuleTest, alertTestCase{EvalTime: model.Duration(at), Alertname: AlertName, ExpAlerts: []expAlert{}})
 	}
-	fast := pairs(sli.Page)[0]
+	fast := guards[0].Pair
 	budget, _ := strconv.ParseFloat(s.Budget, 64)
 	if 1.0/fast.Long.Duration.Minutes() <= fast.Factor*budget {
 		return g, true, nil
 	}
-	sel := fmt.Sprintf(`{service=%q,slo=%q,generator=%q}`, svc.Name, s.Name, Generator)
-	th := threshold(fast.Factor, s.Budget)
 	g.PromQLExpr = []exprTestCase{{
-		Expr: fmt.Sprintf("count(%s%s > %s and %s%s > %s and %s%s < %s)",
-			RecordName(fast.Long.Name), sel, th, RecordName(fast.Short.Name), sel, th,
-			BadEventsName(fast.Long.Name), sel, guards[0].Expr),
+		Expr:       HeldBackExpr(svc.Name, s, guards[0]),
 		EvalTime:   model.Duration(lowTrafficFailAt + pageFor + time.Minute),
 		ExpSamples: []expSample{{Labels: "{}", Value: 1}},
 	}}
