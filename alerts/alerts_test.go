@@ -13,6 +13,7 @@ import (
 	"time"
 
 	amconfig "github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -103,7 +104,8 @@ func testCatalog() *catalog.Catalog {
 			},
 			{
 				Name: "redis_cache", Kind: catalog.TCPService, Team: "platform", Runbook: "https://wiki/redis",
-				SLOs: catalog.SLOs{Availability: &catalog.Objective{Percent: 99.9, Text: "99.9"}},
+				SLOs:     catalog.SLOs{Availability: &catalog.Objective{Percent: 99.9, Text: "99.9"}},
+				Alerting: catalog.Alerting{MinBadEvents: 10},
 			},
 		},
 	}
@@ -147,8 +149,11 @@ func TestRuleGroups(t *testing.T) {
 					})
 					if r.Record != "" {
 						records[r.Record] = true
-						if !strings.Contains(r.Expr, "by (service, slo)") || !strings.Contains(r.Expr, "> 0") {
-							t.Errorf("%s: not aggregated by (service, slo) with a guarded division:\n%s", r.Record, r.Expr)
+						if !strings.Contains(r.Expr, "sum by (service, slo)") {
+							t.Errorf("%s: not aggregated by (service, slo):\n%s", r.Record, r.Expr)
+						}
+						if strings.HasPrefix(r.Record, RecordPrefix) && !strings.Contains(r.Expr, "> 0") {
+							t.Errorf("%s: division not guarded:\n%s", r.Record, r.Expr)
 						}
 						continue
 					}
@@ -178,6 +183,11 @@ func TestRuleGroups(t *testing.T) {
 			}
 			if !records[RecordName("30d")] {
 				t.Errorf("no recording rule for the budget window")
+			}
+			for _, b := range sli.BurnAlerts {
+				if !records[BadEventsName(b.Long.Name)] {
+					t.Errorf("no bad-request count for the long window %s", b.Long.Name)
+				}
 			}
 			if want := len(slos) * 2; len(alerts) != want {
 				t.Errorf("%d alert rules, want %d (%v)", len(alerts), want, alerts)
@@ -213,8 +223,16 @@ func TestLongWindowsDivideIncreases(t *testing.T) {
 			if r.Record == "" {
 				continue
 			}
-			w := strings.TrimPrefix(r.Record, RecordPrefix)
+			w := strings.TrimPrefix(strings.TrimPrefix(r.Record, RecordPrefix), BadEventsPrefix)
 			long := w == "1d" || w == "3d" || w == "30d"
+			if strings.HasPrefix(r.Record, BadEventsPrefix) {
+				// Counts are increases at every length; they belong with
+				// the ratios of their length all the same.
+				if long != (g.Interval != 0) {
+					t.Errorf("%s: in group %s", r.Record, g.Name)
+				}
+				continue
+			}
 			if long != strings.Contains(r.Expr, "increase(") {
 				t.Errorf("%s: long window %v but expr:\n%s", r.Record, long, r.Expr)
 			}
@@ -449,6 +467,9 @@ func TestPromtoolTestsCatchBrokenRules(t *testing.T) {
 		"no traffic guard": func(b []byte) []byte {
 			return bytes.ReplaceAll(b, []byte(" > 0)"), []byte(")"))
 		},
+		"no low-traffic guard": func(b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte(" >= 10\n"), []byte(" >= 0\n"))
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -463,5 +484,89 @@ func TestPromtoolTestsCatchBrokenRules(t *testing.T) {
 				t.Errorf("promtool test rules passed broken rules (err %v)", err)
 			}
 		})
+	}
+}
+
+// inhibits says whether, under cfg's inhibit rules, a firing source alert
+// mutes target, with Alertmanager's own matchers: both sides match, and
+// every equal label has the same value on both (absent counts as "").
+func inhibits(cfg *amconfig.Config, source, target model.LabelSet) bool {
+	for _, r := range cfg.InhibitRules {
+		if !labels.Matchers(r.SourceMatchers).Matches(source) || !labels.Matchers(r.TargetMatchers).Matches(target) {
+			continue
+		}
+		equal := true
+		for _, l := range r.Equal {
+			equal = equal && source[model.LabelName(l)] == target[model.LabelName(l)]
+		}
+		if equal {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRoutesInhibit(t *testing.T) {
+	out, err := Routes(testCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := amconfig.Load(string(out))
+	if err != nil {
+		t.Fatalf("alertmanager rejects routes.yml: %v\n%s", err, out)
+	}
+	burn := func(service, slo, sev string) model.LabelSet {
+		return model.LabelSet{"alertname": AlertName, "service": model.LabelValue(service), "slo": model.LabelValue(slo),
+			"severity": model.LabelValue(sev), "team": "web", "generator": Generator}
+	}
+	pipeline := func(name, sev string) model.LabelSet {
+		return model.LabelSet{"alertname": model.LabelValue(name), "severity": model.LabelValue(sev), "team": "platform", "generator": Generator}
+	}
+	silent := model.LabelSet{"alertname": ServiceSilentAlert, "service": "my_website", "severity": "ticket", "team": "web", "generator": Generator}
+	down := pipeline(TelemetryDownAlert, "page")
+	for _, tc := range []struct {
+		name           string
+		source, target model.LabelSet
+		want           bool
+	}{
+		{"page mutes the ticket of its service and SLO", burn("my_website", "availability", "page"), burn("my_website", "availability", "ticket"), true},
+		{"page leaves the ticket of another SLO", burn("my_website", "availability", "page"), burn("my_website", "latency", "ticket"), false},
+		{"page leaves the ticket of another service", burn("my_website", "availability", "page"), burn("redis_cache", "availability", "ticket"), false},
+		{"ticket never mutes a page", burn("my_website", "availability", "ticket"), burn("my_website", "availability", "page"), false},
+		{"label-less pipeline page leaves label-less tickets", pipeline(RecordsDroppedAlert, "page"), pipeline(SpoolFillingAlert, "ticket"), false},
+		{"telemetry down mutes burn pages", down, burn("my_website", "availability", "page"), true},
+		{"telemetry down mutes burn tickets", down, burn("redis_cache", "availability", "ticket"), true},
+		{"telemetry down mutes silent services", down, silent, true},
+		{"telemetry down leaves dropped records", down, pipeline(RecordsDroppedAlert, "page"), false},
+		{"telemetry down leaves the spool", down, pipeline(SpoolFillingAlert, "ticket"), false},
+		{"a silent service mutes nothing", silent, burn("my_website", "availability", "ticket"), false},
+	} {
+		if got := inhibits(cfg, tc.source, tc.target); got != tc.want {
+			t.Errorf("%s: inhibited %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// amtool, Alertmanager's own checker, accepts routes.yml. Skipped without
+// Debian's prometheus-alertmanager, except on CI.
+func TestRoutesAmtool(t *testing.T) {
+	bin, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("amtool not found and CI=true: install Debian's prometheus-alertmanager package")
+		}
+		t.Skip("amtool not found (install Debian's prometheus-alertmanager package); skipping")
+	}
+	out, err := Routes(testCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "routes.yml")
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := exec.Command(bin, "check-config", file).CombinedOutput()
+	if err != nil || !bytes.Contains(res, []byte("2 inhibit rules")) {
+		t.Errorf("amtool check-config: %v\n%s", err, res)
 	}
 }

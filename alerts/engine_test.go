@@ -28,6 +28,16 @@ type firing map[string]time.Duration
 // returns when each slo/severity first fired.
 func evaluate(t *testing.T, svc catalog.Service, load string, until, step time.Duration) firing {
 	t.Helper()
+	first, _ := evaluateRules(t, svc, nil, load, 0, until, step)
+	return first
+}
+
+// evaluateRules is evaluate with the rule file passed through edit first
+// (when not nil), evaluating from offset from only (the rules keep no
+// state across a quiet history, and skipping it saves time); it also
+// counts how many times each slo/severity began firing.
+func evaluateRules(t *testing.T, svc catalog.Service, edit func([]byte) []byte, load string, from, until, step time.Duration) (firing, map[string]int) {
+	t.Helper()
 	groups, err := RuleGroups(nil, svc, Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +45,9 @@ func evaluate(t *testing.T, svc catalog.Service, load string, until, step time.D
 	content, err := RulesFile(nil, svc, Config{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		content = edit(content)
 	}
 	file := filepath.Join(t.TempDir(), "rules.yml")
 	if err := os.WriteFile(file, content, 0o644); err != nil {
@@ -76,9 +89,10 @@ func evaluate(t *testing.T, svc catalog.Service, load string, until, step time.D
 			}
 		}
 	}
-	got := firing{}
+	got, episodes := firing{}, map[string]int{}
+	wasFiring := map[string]bool{}
 	start := time.Unix(0, 0).UTC()
-	for off := time.Duration(0); off <= until; off += step {
+	for off := from; off <= until; off += step {
 		ts := start.Add(off)
 		for _, g := range ordered {
 			if step < g.Interval() && off%g.Interval() != 0 {
@@ -93,16 +107,24 @@ func evaluate(t *testing.T, svc catalog.Service, load string, until, step time.D
 				if !ok {
 					continue
 				}
+				firingNow := map[string]bool{}
 				for _, a := range ar.ActiveAlerts() {
-					key := a.Labels.Get("slo") + "/" + a.Labels.Get("severity")
-					if _, seen := got[key]; !seen && a.State == rules.StateFiring {
-						got[key] = off
+					if a.State == rules.StateFiring {
+						firingNow[a.Labels.Get("slo")+"/"+a.Labels.Get("severity")] = true
 					}
 				}
+				sev := ar.Labels().Get("slo") + "/" + ar.Labels().Get("severity")
+				if firingNow[sev] && !wasFiring[sev] {
+					episodes[sev]++
+					if _, seen := got[sev]; !seen {
+						got[sev] = off
+					}
+				}
+				wasFiring[sev] = firingNow[sev]
 			}
 		}
 	}
-	return got
+	return got, episodes
 }
 
 func availabilityOnly(objective string, pct float64) catalog.Service {

@@ -56,8 +56,9 @@ type expSample struct {
 	Value  float64 `yaml:"value"`
 }
 
-// Test scenario shape: constant traffic of testRate requests per minute,
-// scraped every minute, checked once every alert's `for` has elapsed.
+// Test scenario shape: constant traffic of testRate requests per minute
+// (more when the low-traffic guard needs it, see steadyRate), scraped
+// every minute, checked once every alert's `for` has elapsed.
 const (
 	testRate     = 1000
 	testRoute    = "/"
@@ -71,18 +72,28 @@ const (
 	// outage; outagePage is the least time given the page to fire.
 	outageAfter = time.Hour
 	outagePage  = 5 * time.Minute
+	// oneRPS is one request per second, in requests per scrape minute:
+	// the slowest traffic whose outages the guard must not delay.
+	oneRPS = 60
+	// lowTrafficFailAt is when the one failed request of the low-traffic
+	// case happens, after an hour at one request a minute; the case runs
+	// for lowTrafficSamples minutes.
+	lowTrafficFailAt  = 61 * time.Minute
+	lowTrafficSamples = 100
 )
 
 // UnitTestsFile renders the `promtool test rules` file of one service. It
 // proves, for each SLO: that a steady error ratio just above each burn
 // factor fires exactly the severities it should (a steady ratio cannot
 // tell a condition's two windows apart: the Go engine tests isolate the
-// fast page pair); that each severity stays
-// quiet just below its lowest threshold; that a service without traffic
-// records an error ratio of 0 and alerts nothing; and that a total outage
-// after hours of clean traffic pages within five minutes (longer for
-// objectives below 99.9%, see outageDetect). rulesFile is
-// the rule file's path relative to the test file.
+// fast page pair); that each severity stays quiet just below its lowest
+// threshold; that a service without traffic records an error ratio of 0
+// and alerts nothing; that a total outage after an hour of clean traffic
+// pages within five minutes (longer for objectives below 99.9%, see
+// outageDetect), at 1000 requests a minute and at one request a second
+// alike; and, when the low-traffic guard is on, that one failed request at
+// one request a minute pages nothing. rulesFile is the rule file's path
+// relative to the test file.
 func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesFile string) ([]byte, error) {
 	slos, err := SLOs(svc)
 	if err != nil {
@@ -106,7 +117,11 @@ func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesF
 			}
 			name := fmt.Sprintf("%s %s: a steady burn 10%% above %s× (%s and %s) fires %s", svc.Name, s.Name,
 				formatFactor(b.Factor), b.Long.Name, b.Short.Name, joinSeverities(firingSeverities(ratio, budget)))
-			f.Tests = append(f.Tests, constantBurn(cat, svc, slos, s, ratio, budget, cfg, name))
+			g, err := constantBurn(cat, svc, slos, s, ratio, budget, cfg, name)
+			if err != nil {
+				return nil, err
+			}
+			f.Tests = append(f.Tests, g)
 		}
 		for _, sev := range severities() {
 			ratio := belowMargin * minFactor(sev) * budget
@@ -114,7 +129,11 @@ func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesF
 				continue
 			}
 			name := fmt.Sprintf("%s %s: %s stays quiet 10%% below %s× burn", svc.Name, s.Name, sev, formatFactor(minFactor(sev)))
-			f.Tests = append(f.Tests, constantBurn(cat, svc, slos, s, ratio, budget, cfg, name))
+			g, err := constantBurn(cat, svc, slos, s, ratio, budget, cfg, name)
+			if err != nil {
+				return nil, err
+			}
+			f.Tests = append(f.Tests, g)
 		}
 	}
 	if len(slos) > 0 {
@@ -122,11 +141,56 @@ func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesF
 	}
 	for _, s := range slos {
 		budget, _ := strconv.ParseFloat(s.Budget, 64)
-		if detect, ok := outageDetect(budget); ok {
-			f.Tests = append(f.Tests, outage(cat, svc, slos, s, detect, cfg))
+		detect, ok := outageDetect(budget)
+		if !ok {
+			continue
+		}
+		for _, rate := range []float64{testRate, oneRPS} {
+			g, err := outage(cat, svc, slos, s, detect, rate, cfg)
+			if err != nil {
+				return nil, err
+			}
+			f.Tests = append(f.Tests, g)
+		}
+	}
+	for _, s := range slos {
+		g, ok, err := lowTraffic(svc, slos, s)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			f.Tests = append(f.Tests, g)
 		}
 	}
 	return marshalYAML(f)
+}
+
+// expected is the alert one SLO and severity of svc raises, as promtool
+// must see it.
+func expected(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Severity, cfg Config) (expAlert, error) {
+	guards, err := Guards(svc, s, sev)
+	if err != nil {
+		return expAlert{}, err
+	}
+	return expAlert{
+		ExpLabels:      alertLabels(svc, s, sev),
+		ExpAnnotations: annotations(cat, svc, s, sev, guards, cfg),
+	}, nil
+}
+
+// steadyRate is the requests per minute of a steady-burn case at error
+// ratio ratio: testRate, or a power of ten above it when the low-traffic
+// guard would otherwise hold the case back, so those cases test the burn
+// thresholds alone (the guard has cases of its own). The guard is met
+// with a margin by the time a ticket must start pending to fire at
+// testEvalTime.
+func steadyRate(svc catalog.Service, ratio float64) float64 {
+	rate := float64(testRate)
+	span := ((testEvalTime - ticketFor) * 2 / 3).Minutes()
+	for ratio*rate*span < float64(svc.Alerting.MinBadEvents) {
+		rate *= 10
+	}
+	return rate
 }
 
 // RulesPathFromTests is where UnitTestsFile's rule_files entry points when the
@@ -161,27 +225,29 @@ func counter(step float64, n int) string {
 // ratio and every other SLO of the service is clean. Because the ratio is
 // constant, every window sees the same ratio, so exactly the severities
 // with a condition below it must fire.
-func constantBurn(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, ratio, budget float64, cfg Config, name string) testGroup {
+func constantBurn(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, ratio, budget float64, cfg Config, name string) (testGroup, error) {
 	g := testGroup{Name: name, Interval: model.Duration(time.Minute)}
+	rate := steadyRate(svc, ratio)
 	for _, o := range slos {
 		errs := 0.0
 		if o.Name == s.Name {
-			errs = ratio * testRate
+			errs = ratio * rate
 		}
 		g.InputSeries = append(g.InputSeries,
-			series{seriesName(RequestsMetric, svc.Name, o.Name), counter(testRate, testSamples)},
+			series{seriesName(RequestsMetric, svc.Name, o.Name), counter(rate, testSamples)},
 			series{seriesName(ErrorsMetric, svc.Name, o.Name), counter(roundStep(errs), testSamples)},
 		)
 	}
 	tc := alertTestCase{EvalTime: model.Duration(testEvalTime), Alertname: AlertName, ExpAlerts: []expAlert{}}
 	for _, sev := range firingSeverities(ratio, budget) {
-		tc.ExpAlerts = append(tc.ExpAlerts, expAlert{
-			ExpLabels:      alertLabels(svc, s, sev),
-			ExpAnnotations: annotations(cat, svc, s, sev, cfg),
-		})
+		a, err := expected(cat, svc, s, sev, cfg)
+		if err != nil {
+			return g, err
+		}
+		tc.ExpAlerts = append(tc.ExpAlerts, a)
 	}
 	g.AlertRuleTest = []alertTestCase{tc}
-	return g
+	return g, nil
 }
 
 // firingSeverities are the severities a steady error ratio fires: with a
@@ -249,12 +315,18 @@ func outageDetect(budget float64) (d time.Duration, ok bool) {
 	return d, fastest.Factor*budget < 1 && d < ticketFor
 }
 
-// outage: a clean hour (the fastest page window full), then every request
-// of one SLO fails. Nothing fires before; the page fires within
-// outageDetect — five minutes for objectives of 99.9% and up.
-func outage(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, detect time.Duration, cfg Config) testGroup {
+// outage: a clean hour (the fastest page window full) at rate requests
+// a minute, then every request of one SLO fails. Nothing fires before; the
+// page fires within outageDetect — five minutes for objectives of 99.9%
+// and up — whether the service takes 1000 requests a minute or one a
+// second: the low-traffic guard must not delay it.
+func outage(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, detect time.Duration, rate float64, cfg Config) (testGroup, error) {
+	traffic := fmt.Sprintf("%s requests a minute", formatFactor(rate))
+	if rate == oneRPS {
+		traffic = "one request a second"
+	}
 	g := testGroup{
-		Name:     fmt.Sprintf("%s %s: a total outage pages within %s", svc.Name, s.Name, model.Duration(detect)),
+		Name:     fmt.Sprintf("%s %s: a total outage at %s pages within %s", svc.Name, s.Name, traffic, model.Duration(detect)),
 		Interval: model.Duration(time.Minute),
 	}
 	clean := int(outageAfter / time.Minute)
@@ -262,19 +334,72 @@ func outage(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, detect
 	for _, o := range slos {
 		errs := fmt.Sprintf("0x%d", clean+after)
 		if o.Name == s.Name {
-			errs = fmt.Sprintf("0x%d %d+%dx%d", clean, testRate, testRate, after-1)
+			errs = fmt.Sprintf("0x%d %s", clean, counterFrom(rate, rate, after-1))
 		}
 		g.InputSeries = append(g.InputSeries,
-			series{seriesName(RequestsMetric, svc.Name, o.Name), counter(testRate, clean+after)},
+			series{seriesName(RequestsMetric, svc.Name, o.Name), counter(rate, clean+after)},
 			series{seriesName(ErrorsMetric, svc.Name, o.Name), errs},
 		)
 	}
+	page, err := expected(cat, svc, s, sli.Page, cfg)
+	if err != nil {
+		return g, err
+	}
 	g.AlertRuleTest = []alertTestCase{
 		{EvalTime: model.Duration(outageAfter), Alertname: AlertName, ExpAlerts: []expAlert{}},
-		{EvalTime: model.Duration(outageAfter + detect), Alertname: AlertName, ExpAlerts: []expAlert{{
-			ExpLabels:      alertLabels(svc, s, sli.Page),
-			ExpAnnotations: annotations(cat, svc, s, sli.Page, cfg),
-		}}},
+		{EvalTime: model.Duration(outageAfter + detect), Alertname: AlertName, ExpAlerts: []expAlert{page}},
 	}
-	return g
+	return g, nil
+}
+
+// counterFrom is a promtool series notation for a counter starting at
+// start and growing by step per interval for n intervals.
+func counterFrom(start, step float64, n int) string {
+	return fmt.Sprintf("%s+%sx%d", formatFactor(start), formatFactor(step), n)
+}
+
+// lowTraffic: an hour at one request a minute, then one request fails
+// (SPEC §5: "one failed request at one request a minute never pages").
+// While the failure is inside every window, nothing fires, not even once
+// a ticket's `for` has passed. Where the fast page pair's burn conditions
+// alone hold for that one failure (objectives from about 99.885%), the
+// case also shows HeldBackExpr saying so: the guard is what keeps the
+// pager quiet. ok is false when the guard is off or lets a
+// single failure through (objectives above 99.998%, see Guard.Min).
+func lowTraffic(svc catalog.Service, slos []SLO, s SLO) (g testGroup, ok bool, err error) {
+	guards, err := Guards(svc, s, sli.Page)
+	if err != nil || guards == nil || guards[0].Min <= 1 {
+		return g, false, err
+	}
+	g = testGroup{
+		Name:     fmt.Sprintf("%s %s: one failed request at one request a minute pages nothing", svc.Name, s.Name),
+		Interval: model.Duration(time.Minute),
+	}
+	failAt := int(lowTrafficFailAt / time.Minute)
+	for _, o := range slos {
+		errs := fmt.Sprintf("0x%d", lowTrafficSamples)
+		if o.Name == s.Name {
+			errs = fmt.Sprintf("0x%d 1x%d", failAt-1, lowTrafficSamples-failAt)
+		}
+		g.InputSeries = append(g.InputSeries,
+			series{seriesName(RequestsMetric, svc.Name, o.Name), counter(1, lowTrafficSamples)},
+			series{seriesName(ErrorsMetric, svc.Name, o.Name), errs},
+		)
+	}
+	// Without the guard the page would fire 2m after the failure and the
+	// ticket 15m after it.
+	for _, at := range []time.Duration{lowTrafficFailAt + pageFor + time.Minute, lowTrafficFailAt + ticketFor + 5*time.Minute} {
+		g.AlertRuleTest = append(g.AlertRuleTest, alertTestCase{EvalTime: model.Duration(at), Alertname: AlertName, ExpAlerts: []expAlert{}})
+	}
+	fast := guards[0].Pair
+	budget, _ := strconv.ParseFloat(s.Budget, 64)
+	if 1.0/fast.Long.Duration.Minutes() <= fast.Factor*budget {
+		return g, true, nil
+	}
+	g.PromQLExpr = []exprTestCase{{
+		Expr:       HeldBackExpr(svc.Name, s, guards[0]),
+		EvalTime:   model.Duration(lowTrafficFailAt + pageFor + time.Minute),
+		ExpSamples: []expSample{{Labels: "{}", Value: 1}},
+	}}
+	return g, true, nil
 }

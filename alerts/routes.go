@@ -10,8 +10,15 @@ import (
 // alertmanager.yml, only the parts dashgen writes. Receivers carry no
 // integration: wiring them to PagerDuty, Slack or e-mail is the operator's.
 type amConfig struct {
-	Route     amRoute      `yaml:"route"`
-	Receivers []amReceiver `yaml:"receivers"`
+	Route        amRoute         `yaml:"route"`
+	InhibitRules []amInhibitRule `yaml:"inhibit_rules"`
+	Receivers    []amReceiver    `yaml:"receivers"`
+}
+
+type amInhibitRule struct {
+	SourceMatchers []string `yaml:"source_matchers"`
+	TargetMatchers []string `yaml:"target_matchers"`
+	Equal          []string `yaml:"equal,omitempty"`
 }
 
 type amRoute struct {
@@ -35,10 +42,30 @@ var severityTiming = map[sli.Severity]amRoute{
 	sli.Ticket: {GroupWait: "5m", GroupInterval: "30m", RepeatInterval: "24h"},
 }
 
+// inhibitRules are SPEC §5's inhibitions. A page mutes the ticket of the
+// same service and SLO: one problem, one notification. Both sides must
+// carry a service and an SLO, because Alertmanager counts a label absent
+// on both sides as equal: without that, every label-less pipeline page
+// would mute every label-less pipeline ticket. While MeshTelemetryDown
+// fires, burn and silence alerts say nothing new — their SLIs went quiet
+// because alsd did.
+var inhibitRules = []amInhibitRule{
+	{
+		SourceMatchers: []string{fmt.Sprintf("severity=%q", sli.Page), `service=~".+"`, `slo=~".+"`},
+		TargetMatchers: []string{fmt.Sprintf("severity=%q", sli.Ticket), `service=~".+"`, `slo=~".+"`},
+		Equal:          []string{"service", "slo"},
+	},
+	{
+		SourceMatchers: []string{fmt.Sprintf("alertname=%q", TelemetryDownAlert)},
+		TargetMatchers: []string{fmt.Sprintf("alertname=~%q", AlertName+"|"+ServiceSilentAlert)},
+	},
+}
+
 // Routes renders an alertmanager.yml whose route tree sends each team's
 // alerts to that team's receiver, split by severity (page, ticket) and
-// grouped by service. Alerts of no known team go to the default team's
-// receiver. Teams sharing a receiver share one receiver entry.
+// grouped by service, with the inhibitions of SPEC §5. Alerts of no known
+// team go to the default team's receiver. Teams sharing a receiver share
+// one receiver entry.
 func Routes(cat *catalog.Catalog) ([]byte, error) {
 	if cat == nil {
 		return nil, fmt.Errorf("no catalog")
@@ -64,6 +91,7 @@ func Routes(cat *catalog.Catalog) ([]byte, error) {
 		Receiver: root,
 		GroupBy:  []string{"alertname", "service"},
 	}
+	cfg.InhibitRules = inhibitRules
 	for _, t := range cat.Teams {
 		tr := amRoute{
 			Receiver: t.Receiver,

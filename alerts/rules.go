@@ -1,8 +1,9 @@
 // Package alerts generates the Prometheus side of the mesh's SLOs from the
 // catalog: Sloth-style recording rules of error ratios per burn window, the
 // multi-window multi-burn-rate MeshErrorBudgetBurn alerts of the Google SRE
-// workbook (ch. 5), promtool unit tests proving those alerts fire and stay
-// quiet, and the Alertmanager route tree that sends them to each team.
+// workbook (ch. 5) with a low-traffic guard (see Guard), promtool unit
+// tests proving those alerts fire and stay quiet, and the Alertmanager
+// route tree that sends them to each team.
 //
 // It only renders text: it does not load rules into Prometheus, does not
 // evaluate them and does not talk to Alertmanager. Burn windows and factors
@@ -65,6 +66,15 @@ type Config struct {
 	// DashboardURL returns the link put in each alert's dashboard
 	// annotation. Nil (the default) leaves that annotation out.
 	DashboardURL func(service string) string
+	// PipelineDashboardURL is the dashboard annotation of the pipeline
+	// alerts; "" (the default) leaves it out.
+	PipelineDashboardURL string
+	// ALSDJob is the Prometheus job scraping alsd, which MeshTelemetryDown
+	// watches; "" means DefaultALSDJob.
+	ALSDJob string
+	// AggregatorLagThreshold is the consumer lag in records above which
+	// MeshAggregatorLag fires; 0 or less means DefaultAggregatorLagThreshold.
+	AggregatorLagThreshold int64
 }
 
 // SLO is one enabled objective of a service, as the rules see it.
@@ -151,10 +161,26 @@ func RuleGroups(cat *catalog.Catalog, svc catalog.Service, cfg Config) (*rulefmt
 			short.Rules = append(short.Rules, r)
 		}
 	}
+	for _, w := range guardWindows() {
+		r := rulefmt.Rule{
+			Record: BadEventsName(w.name),
+			Expr:   badEventsExpr(sel, w),
+			Labels: map[string]string{"generator": Generator},
+		}
+		if w.dur >= longWindow {
+			long.Rules = append(long.Rules, r)
+		} else {
+			short.Rules = append(short.Rules, r)
+		}
+	}
 	alerting := rulefmt.RuleGroup{Name: "meshtel-" + svc.Name + "-alerts"}
 	for _, s := range slos {
 		for _, sev := range severities() {
-			alerting.Rules = append(alerting.Rules, alertRule(cat, svc, s, sev, cfg))
+			r, err := alertRule(cat, svc, s, sev, cfg)
+			if err != nil {
+				return nil, err
+			}
+			alerting.Rules = append(alerting.Rules, r)
 		}
 	}
 	groups.Groups = []rulefmt.RuleGroup{short, long, alerting}
@@ -234,32 +260,51 @@ func threshold(factor float64, budget string) string {
 	return fmt.Sprintf("(%s * %s)", strconv.FormatFloat(factor, 'f', -1, 64), budget)
 }
 
-func alertExpr(service string, s SLO, sev sli.Severity) string {
-	sel := fmt.Sprintf(`{service=%q,slo=%q,generator=%q}`, service, s.Name, Generator)
-	var pairs []string
+// pairs returns the window pairs of one severity, in sli.BurnAlerts order.
+func pairs(sev sli.Severity) []sli.BurnAlert {
+	var out []sli.BurnAlert
 	for _, b := range sli.BurnAlerts {
-		if b.Severity != sev {
-			continue
+		if b.Severity == sev {
+			out = append(out, b)
 		}
-		th := threshold(b.Factor, s.Budget)
-		pairs = append(pairs, fmt.Sprintf("(\n    %s%s > %s\n  and\n    %s%s > %s\n)",
-			RecordName(b.Long.Name), sel, th, RecordName(b.Short.Name), sel, th))
 	}
-	return strings.Join(pairs, "\nor\n") + "\n"
+	return out
 }
 
-func alertRule(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Severity, cfg Config) rulefmt.Rule {
+// alertExpr joins the window pairs of one severity with "or". With guards
+// (guards[i] belongs to pairs(sev)[i]) each pair also needs its minimum of
+// bad requests in its long window.
+func alertExpr(service string, s SLO, sev sli.Severity, guards []Guard) string {
+	sel := fmt.Sprintf(`{service=%q,slo=%q,generator=%q}`, service, s.Name, Generator)
+	var out []string
+	for i, b := range pairs(sev) {
+		th := threshold(b.Factor, s.Budget)
+		pair := fmt.Sprintf("(\n    %s%s > %s\n  and\n    %s%s > %s\n",
+			RecordName(b.Long.Name), sel, th, RecordName(b.Short.Name), sel, th)
+		if guards != nil {
+			pair += fmt.Sprintf("  and\n    %s%s >= %s\n", BadEventsName(b.Long.Name), sel, guards[i].Expr)
+		}
+		out = append(out, pair+")")
+	}
+	return strings.Join(out, "\nor\n") + "\n"
+}
+
+func alertRule(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Severity, cfg Config) (rulefmt.Rule, error) {
 	forDur := ticketFor
 	if sev == sli.Page {
 		forDur = pageFor
 	}
+	guards, err := Guards(svc, s, sev)
+	if err != nil {
+		return rulefmt.Rule{}, err
+	}
 	return rulefmt.Rule{
 		Alert:       AlertName,
-		Expr:        alertExpr(svc.Name, s, sev),
+		Expr:        alertExpr(svc.Name, s, sev, guards),
 		For:         model.Duration(forDur),
 		Labels:      alertLabels(svc, s, sev),
-		Annotations: annotations(cat, svc, s, sev, cfg),
-	}
+		Annotations: annotations(cat, svc, s, sev, guards, cfg),
+	}, nil
 }
 
 func alertLabels(svc catalog.Service, s SLO, sev sli.Severity) map[string]string {
@@ -274,13 +319,14 @@ func alertLabels(svc catalog.Service, s SLO, sev sli.Severity) map[string]string
 
 // Annotations returns the annotations of the alert for one service, SLO
 // and severity. Tests compare them exactly, so they carry no template.
-func annotations(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Severity, cfg Config) map[string]string {
+func annotations(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Severity, guards []Guard, cfg Config) map[string]string {
 	var conds []string
-	for _, b := range sli.BurnAlerts {
-		if b.Severity == sev {
-			conds = append(conds, fmt.Sprintf("%s× over %s and %s",
-				strconv.FormatFloat(b.Factor, 'f', -1, 64), b.Long.Name, b.Short.Name))
+	for i, b := range pairs(sev) {
+		cond := fmt.Sprintf("%s× over %s and %s", formatFactor(b.Factor), b.Long.Name, b.Short.Name)
+		if guards != nil {
+			cond += fmt.Sprintf(" with at least %s bad requests in %s", formatFactor(guards[i].Min), b.Long.Name)
 		}
+		conds = append(conds, cond)
 	}
 	objective := s.Objective + "%"
 	if l := svc.SLOs.Latency; s.Name == "latency" && l != nil {

@@ -1,5 +1,6 @@
 // Package artifacts assembles everything `dashgen generate` writes for a
-// mesh catalog (SPEC §5): Prometheus rules and their promtool tests,
+// mesh catalog (SPEC §5): Prometheus rules and their promtool tests (per
+// service, and the pipeline's own in meshtel-pipeline.rules.yml),
 // Alertmanager routes, Grafana dashboards and provisioning, and each
 // service's Envoy access log config, as a sorted list of files with
 // deterministic contents, and writes them under an output directory.
@@ -57,6 +58,12 @@ type Config struct {
 	Provisioning dashboards.ProvisioningConfig
 	// Envoy configures the generated access log configs.
 	Envoy envoyconfig.Config
+	// ALSDJob is the Prometheus job that scrapes alsd, watched by
+	// MeshTelemetryDown; "" means alerts.DefaultALSDJob.
+	ALSDJob string
+	// AggregatorLagThreshold is MeshAggregatorLag's threshold in records;
+	// 0 means alerts.DefaultAggregatorLagThreshold.
+	AggregatorLagThreshold int64
 }
 
 // File is one generated file.
@@ -74,9 +81,14 @@ func Build(cat *catalog.Catalog, cfg Config) ([]File, error) {
 	if grafana == "" {
 		grafana = DefaultGrafanaURL
 	}
-	acfg := alerts.Config{DashboardURL: func(service string) string {
-		return dashboards.URL(grafana, dashboards.UID(service))
-	}}
+	acfg := alerts.Config{
+		DashboardURL: func(service string) string {
+			return dashboards.URL(grafana, dashboards.UID(service))
+		},
+		PipelineDashboardURL:   dashboards.URL(grafana, dashboards.PipelineUID),
+		ALSDJob:                cfg.ALSDJob,
+		AggregatorLagThreshold: cfg.AggregatorLagThreshold,
+	}
 	// Services are independent: render them on every core, each into its
 	// own slot, so the result does not depend on scheduling.
 	perService := make([][]File, len(cat.Services))
@@ -97,6 +109,14 @@ func Build(cat *catalog.Catalog, cfg Config) ([]File, error) {
 		}
 		files = append(files, File{Path: path, Data: data})
 		return nil
+	}
+	pipelineRules, err := alerts.PipelineRulesFile(cat, acfg)
+	if err := add(RulesDir+"/"+catalog.PipelineName+rulesSuffix, pipelineRules, err); err != nil {
+		return nil, err
+	}
+	pipelineTests, err := alerts.PipelineTestsFile(cat, acfg, alerts.PipelineRulesPathFromTests())
+	if err := add(TestsDir+"/"+catalog.PipelineName+testSuffix, pipelineTests, err); err != nil {
+		return nil, err
 	}
 	routes, err := alerts.Routes(cat)
 	if err := add(AlertmanagerDir+"/routes.yml", routes, err); err != nil {

@@ -96,6 +96,8 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	for _, p := range []string{
+		"prometheus/rules/meshtel-pipeline.rules.yml",
+		"prometheus/tests/meshtel-pipeline.test.yml",
 		"alertmanager/routes.yml",
 		"grafana/dashboards/mesh-overview.json",
 		"grafana/dashboards/cookies.json",
@@ -195,6 +197,9 @@ func TestRoutesLoadInAlertmanager(t *testing.T) {
 		if got, want := len(cfg.Route.Routes), len(exampleCatalog(t).Teams); got != want {
 			t.Errorf("%d team routes, want %d", got, want)
 		}
+		if len(cfg.InhibitRules) != 2 {
+			t.Errorf("%d inhibit rules, want SPEC §5's 2", len(cfg.InhibitRules))
+		}
 		return
 	}
 	t.Fatal("no routes.yml generated")
@@ -215,7 +220,8 @@ func TestNoGeneratedSeriesWithoutGenerator(t *testing.T) {
 // The generated rules pass Debian's promtool: `check rules` on every file
 // and the generated `test rules` cases. Running every test file takes
 // ~20 s of CPU, so by default only two services run them (one HTTP with
-// both SLOs, one TCP); CI=true or MESHTEL_LONG_TESTS=1 runs them all.
+// both SLOs, one TCP) and the pipeline's; CI=true or MESHTEL_LONG_TESTS=1
+// runs them all.
 // Skipped without promtool unless CI=true.
 func TestPromtool(t *testing.T) {
 	bin, err := exec.LookPath("promtool")
@@ -241,6 +247,7 @@ func TestPromtool(t *testing.T) {
 		tests = []string{
 			filepath.Join(dir, "prometheus", "tests", "checkout.test.yml"),
 			filepath.Join(dir, "prometheus", "tests", "redis_cache.test.yml"),
+			filepath.Join(dir, "prometheus", "tests", "meshtel-pipeline.test.yml"),
 		}
 	}
 	// Two promtool processes share the test files: one per core.

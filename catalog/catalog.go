@@ -24,6 +24,12 @@
 //     declaring one is a mistake (latency: null is accepted).
 //   - Objectives must be plain decimals (99.95, not 9.995e1), since their
 //     text is printed verbatim into rules and reports.
+//   - alerting.min_bad_events is a whole number of bad requests, 0 or more
+//     (0 turns the low-traffic guard off); a service's value replaces the
+//     one under defaults, which defaults to DefaultMinBadEvents.
+//   - pipeline.team, the team paged for alsd itself, defaults to
+//     defaults.team and must be defined under teams like any other.
+//   - The service name meshtel-pipeline is reserved (PipelineName).
 //   - Every service has a port, as the macros take one.
 //   - Upstreams may name a service by an alias; the catalog stores the
 //     service's name.
@@ -60,6 +66,7 @@ type Pos struct {
 type Catalog struct {
 	File     string
 	Defaults Defaults
+	Pipeline Pipeline
 	Teams    []Team    // in file order
 	Services []Service // in file order; SLOs already merged over Defaults.SLOs
 
@@ -70,9 +77,32 @@ type Catalog struct {
 
 // Defaults apply to every service that does not override them.
 type Defaults struct {
-	Team string
-	SLOs SLOs
+	Team     string
+	SLOs     SLOs
+	Alerting Alerting
 }
+
+// Pipeline says who answers for the telemetry pipeline itself (alsd).
+type Pipeline struct {
+	// Team is paged when alsd stops reporting or loses records; "" when
+	// neither pipeline.team nor defaults.team names one.
+	Team string
+}
+
+// Alerting tunes a service's MeshErrorBudgetBurn alerts.
+type Alerting struct {
+	// MinBadEvents is the fewest bad requests each burn-rate window pair
+	// needs in its long window before it may fire, so that one failure
+	// among a handful of requests never pages. 0 turns the guard off.
+	MinBadEvents int
+}
+
+// PipelineName names the pipeline's own generated files and rule groups
+// (meshtel-pipeline.rules.yml), so no service may take it.
+const PipelineName = "meshtel-pipeline"
+
+// DefaultMinBadEvents is alerting.min_bad_events when the catalog sets none.
+const DefaultMinBadEvents = 10
 
 // Team is an on-call owner of services.
 type Team struct {
@@ -96,8 +126,9 @@ type Service struct {
 	Domains     []string // the service's own cookie domains
 	SPIFFE      []string // identities allowed to log for the service
 	Runbook     string
-	SLOs        SLOs // effective: merged field by field over Defaults.SLOs
-	Pos         Pos  // position of the service's name key
+	SLOs        SLOs     // effective: merged field by field over Defaults.SLOs
+	Alerting    Alerting // effective: the service's own, else Defaults.Alerting
+	Pos         Pos      // position of the service's name key
 }
 
 // SLOs are the objectives of one service. A nil field means the SLO is

@@ -482,3 +482,79 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestAlerting(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want map[string]int // service → MinBadEvents
+	}{
+		{
+			name: "built-in default",
+			src:  "services: [{cluster: a, port: 1}]",
+			want: map[string]int{"a": DefaultMinBadEvents},
+		},
+		{
+			name: "defaults replace the built-in, services replace defaults",
+			src: `
+defaults: {alerting: {min_bad_events: 25}}
+services:
+  - cluster: inherits
+    port: 1
+  - cluster: own
+    port: 2
+    alerting: {min_bad_events: 3}
+  - cluster: off
+    port: 3
+    alerting: {min_bad_events: 0}
+  - cluster: empty
+    port: 4
+    alerting: {}
+  - cluster: null_mapping
+    port: 5
+    alerting:`,
+			want: map[string]int{"inherits": 25, "own": 3, "off": 0, "empty": 25, "null_mapping": 25},
+		},
+		{
+			name: "defaults turn the guard off, a service turns it on",
+			src: `
+defaults: {alerting: {min_bad_events: 0}}
+services:
+  - tcp_service: quiet
+    port: 1
+  - tcp_service: guarded
+    port: 2
+    alerting: {min_bad_events: 1_000}`,
+			want: map[string]int{"quiet": 0, "guarded": 1000},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustParse(t, tt.src)
+			for name, want := range tt.want {
+				if got := c.Lookup(name).Alerting.MinBadEvents; got != want {
+					t.Errorf("%s: MinBadEvents = %d, want %d", name, got, want)
+				}
+			}
+		})
+	}
+	if got := Empty().Defaults.Alerting.MinBadEvents; got != DefaultMinBadEvents {
+		t.Errorf("Empty().Defaults.Alerting.MinBadEvents = %d, want %d", got, DefaultMinBadEvents)
+	}
+}
+
+func TestPipelineTeam(t *testing.T) {
+	teams := "teams: {platform: {receiver: p}, sre: {receiver: s}}\nservices: [{cluster: a, port: 1}]\n"
+	for _, tc := range []struct{ name, src, want string }{
+		{"defaults.team", "defaults: {team: platform}\n" + teams, "platform"},
+		{"pipeline.team", "defaults: {team: platform}\npipeline: {team: sre}\n" + teams, "sre"},
+		{"pipeline without a team", "defaults: {team: platform}\npipeline: {}\n" + teams, "platform"},
+		{"no team anywhere", teams, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mustParse(t, tc.src).Pipeline.Team; got != tc.want {
+				t.Errorf("Pipeline.Team = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -67,6 +67,12 @@ func FuzzParse(f *testing.F) {
 			if s.Team != "" && c.Team(s.Team) == nil {
 				t.Fatalf("service %q has undefined team %q", s.Name, s.Team)
 			}
+			if s.Alerting.MinBadEvents < 0 || s.Name == PipelineName {
+				t.Fatalf("service %q accepted with min_bad_events %d", s.Name, s.Alerting.MinBadEvents)
+			}
+		}
+		if c.Pipeline.Team != "" && c.Team(c.Pipeline.Team) == nil {
+			t.Fatalf("undefined pipeline team %q accepted", c.Pipeline.Team)
 		}
 	})
 }

@@ -21,11 +21,12 @@ func builtinSLOs() SLOs {
 	}
 }
 
-// Empty returns a catalog with no services, no teams and the built-in
-// default SLOs: availability 99.9, latency 99 under 500ms. alsd uses it when
+// Empty returns a catalog with no services, no teams, the built-in
+// default SLOs (availability 99.9, latency 99 under 500ms) and
+// DefaultMinBadEvents. alsd uses it when
 // run without --catalog, so every service it sees gets those objectives.
 func Empty() *Catalog {
-	c := &Catalog{Defaults: Defaults{SLOs: builtinSLOs()}}
+	c := &Catalog{Defaults: Defaults{SLOs: builtinSLOs(), Alerting: Alerting{MinBadEvents: DefaultMinBadEvents}}}
 	c.idx = newIndex(c)
 	return c
 }

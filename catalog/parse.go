@@ -15,11 +15,13 @@ import (
 
 // Keys the catalog understands, per mapping. Anything else is a mistake.
 var (
-	topKeys          = []string{"defaults", "teams", "services"}
-	defaultsKeys     = []string{"team", "slos"}
+	topKeys          = []string{"defaults", "teams", "services", "pipeline"}
+	defaultsKeys     = []string{"team", "slos", "alerting"}
+	pipelineKeys     = []string{"team"}
+	alertingKeys     = []string{"min_bad_events"}
 	teamKeys         = []string{"receiver", "slack", "runbook_base"}
 	kindKeys         = []string{string(HTTPService), string(Cluster), string(TCPService)}
-	serviceKeys      = []string{"http_service", "cluster", "tcp_service", "port", "healthcheck", "team", "upstreams", "slos", "aliases", "cookies", "domains", "spiffe", "runbook"}
+	serviceKeys      = []string{"http_service", "cluster", "tcp_service", "port", "healthcheck", "team", "upstreams", "slos", "alerting", "aliases", "cookies", "domains", "spiffe", "runbook"}
 	slosKeys         = []string{"availability", "latency"}
 	availabilityKeys = []string{"objective"}
 	latencyKeys      = []string{"objective", "threshold"}
@@ -31,6 +33,8 @@ var (
 	// objectiveRE: objectives are copied verbatim into PromQL and reports,
 	// so only plain decimals are accepted (no 9.99e1, 0x63 or 099).
 	objectiveRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
+	// integerRE: a decimal integer literal, however large.
+	integerRE = regexp.MustCompile(`^[-+]?[0-9]+$`)
 )
 
 // Load reads and parses the catalog file at path. A file that cannot be
@@ -96,9 +100,10 @@ func (p *parser) catalog(root *yaml.Node) *Catalog {
 	}
 
 	c.Defaults.SLOs = builtinSLOs()
+	c.Defaults.Alerting = Alerting{MinBadEvents: DefaultMinBadEvents}
 	var defaultTeam *yaml.Node
 	if f, ok := top["defaults"]; ok {
-		if fs, ok := p.mapping(f.val, "defaults", " with team and slos", defaultsKeys); ok {
+		if fs, ok := p.mapping(f.val, "defaults", " with team, slos and alerting", defaultsKeys); ok {
 			if t, ok := fs["team"]; ok {
 				if name, ok := p.str(t.val, "team of defaults"); ok {
 					c.Defaults.Team = name
@@ -108,10 +113,17 @@ func (p *parser) catalog(root *yaml.Node) *Catalog {
 			if s, ok := fs["slos"]; ok {
 				c.Defaults.SLOs = p.slos(s.val, "defaults", c.Defaults.SLOs, false)
 			}
+			if a, ok := fs["alerting"]; ok {
+				c.Defaults.Alerting = p.alerting(a.val, "defaults", c.Defaults.Alerting)
+			}
 		}
 	}
 	if defaultTeam != nil {
 		p.checkTeam(c.Defaults.Team, defaultTeam, "defaults", state, teamNodes)
+	}
+	c.Pipeline.Team = c.Defaults.Team
+	if f, ok := top["pipeline"]; ok {
+		c.Pipeline.Team = p.pipelineTeam(f.val, c.Defaults.Team, state, teamNodes)
 	}
 
 	f, ok := top["services"]
@@ -175,6 +187,65 @@ func (p *parser) teams(n *yaml.Node) ([]Team, map[string]*yaml.Node, teamsState)
 		teams = append(teams, t)
 	}
 	return teams, nodes, teamsOK
+}
+
+// pipelineTeam decodes pipeline: {team: T}, returning T, or def when the
+// mapping names no team.
+func (p *parser) pipelineTeam(n *yaml.Node, def string, state teamsState, teams map[string]*yaml.Node) string {
+	fs, ok := p.mapping(n, "pipeline", " like {team: platform}", pipelineKeys)
+	if !ok {
+		return def
+	}
+	t, ok := fs["team"]
+	if !ok {
+		return def
+	}
+	name, ok := p.str(t.val, "team of pipeline")
+	if !ok {
+		return def
+	}
+	p.checkTeam(name, p.resolve(t.val), "pipeline", state, teams)
+	return name
+}
+
+// alerting decodes an alerting mapping over base: a value it does not set
+// keeps base's.
+func (p *parser) alerting(n *yaml.Node, owner string, base Alerting) Alerting {
+	fs, ok := p.mapping(n, "alerting of "+owner, " like {min_bad_events: 10}", alertingKeys)
+	if !ok {
+		return base
+	}
+	if f, ok := fs["min_bad_events"]; ok {
+		if v, ok := p.minBadEvents(f.val, owner); ok {
+			base.MinBadEvents = v
+		}
+	}
+	return base
+}
+
+// maxMinBadEvents bounds min_bad_events far above any sensible value, so
+// the number always fits an int and prints as itself in PromQL.
+const maxMinBadEvents = 1_000_000_000
+
+func (p *parser) minBadEvents(n *yaml.Node, owner string) (int, bool) {
+	n = p.resolve(n)
+	// yaml.v3 tags integers beyond int64 as floats; they are still whole.
+	whole := n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float" && integerRE.MatchString(n.Value))
+	if !whole {
+		p.errorf(n, "min_bad_events of %s must be a whole number of bad requests (0 turns the low-traffic guard off), got %s", owner, describe(n))
+		return 0, false
+	}
+	var v int64
+	err := n.Decode(&v)
+	switch {
+	case strings.HasPrefix(n.Value, "-") && (err != nil || v < 0):
+		p.errorf(n, "min_bad_events %s of %s is negative; use 0 to turn the low-traffic guard off", n.Value, owner)
+		return 0, false
+	case err != nil || v > maxMinBadEvents:
+		p.errorf(n, "min_bad_events %s of %s is too large: at most %d", n.Value, owner, maxMinBadEvents)
+		return 0, false
+	}
+	return int(v), true
 }
 
 // checkTeam reports a team reference that no team defines.
@@ -250,10 +321,14 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 		if name, ok := p.str(kindField.val, string(s.Kind)+" name"); ok {
 			s.Name = name
 			owner = fmt.Sprintf("service %q", name)
-			if nameRE.MatchString(name) {
-				s.named = true
-			} else {
+			switch {
+			case !nameRE.MatchString(name):
 				p.errorf(s.nameNode, "invalid service name %q: must match %s", name, nameRE)
+			case name == PipelineName:
+				p.errorf(s.nameNode, "service name %q is reserved for the pipeline's own alerts (%s.rules.yml)", name, PipelineName)
+				s.named = true // a valid name: upstreams naming it are not mistakes too
+			default:
+				s.named = true
 			}
 		}
 	}
@@ -340,6 +415,10 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 		slosNode = f.val
 	}
 	s.SLOs = p.slos(slosNode, owner, defaults.SLOs, s.Kind == TCPService)
+	s.Alerting = defaults.Alerting
+	if f, ok := m["alerting"]; ok {
+		s.Alerting = p.alerting(f.val, owner, defaults.Alerting)
+	}
 	return s
 }
 

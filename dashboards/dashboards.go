@@ -1,7 +1,8 @@
 // Package dashboards builds the mesh's Grafana dashboards from the catalog
 // with grafana-foundation-sdk: one per service (SLIs against objectives,
-// error budget, burn rates with the alert thresholds drawn, traffic, errors
-// and latency by route), a fleet overview (every budget, worst first), a
+// error budget, burn rates with the alert thresholds drawn, the low-traffic
+// guard's bad requests against its minimums and when it holds an alert
+// back, traffic, errors and latency by route), a fleet overview (every budget, worst first), a
 // cookie privacy view and alsd's own pipeline, plus the provisioning files
 // that load them into Grafana with the meshtel Prometheus datasource.
 //
@@ -16,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 
@@ -172,7 +175,7 @@ func ratio(s string) float64 {
 }
 
 func recorded(window, service, slo string) string {
-	return fmt.Sprintf(`%s{service=%q,slo=%q,generator=%q}`, alerts.RecordName(window), service, slo, alerts.Generator)
+	return alerts.RecordName(window) + selector(service, slo)
 }
 
 // Service renders the dashboard of one service.
@@ -225,6 +228,9 @@ func Service(svc catalog.Service) ([]byte, error) {
 			Thresholds(steps("transparent", th...)).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
 			Targets(targets(burn...)))
+		if b, err = guardPanels(b, svc, s); err != nil {
+			return nil, err
+		}
 	}
 	b = b.WithRow(dashboard.NewRowBuilder("Traffic by route"))
 	sel := fmt.Sprintf(`service=%q,slo="availability"`, svc.Name)
@@ -261,6 +267,63 @@ func Service(svc catalog.Service) ([]byte, error) {
 		b = b.WithPanel(p)
 	}
 	return render(b)
+}
+
+// guardPanels show the low-traffic guard of one SLO, when it is on: the
+// bad requests in each window pair's long window against the pair's
+// minimum, and when the guard holds a pair back (its burn conditions hold
+// with too few bad requests to fire).
+func guardPanels(b *dashboard.DashboardBuilder, svc catalog.Service, s alerts.SLO) (*dashboard.DashboardBuilder, error) {
+	var guards []alerts.Guard
+	for _, sev := range []sli.Severity{sli.Page, sli.Ticket} {
+		gs, err := alerts.Guards(svc, s, sev)
+		if err != nil {
+			return nil, err
+		}
+		guards = append(guards, gs...)
+	}
+	if len(guards) == 0 {
+		return b, nil
+	}
+	var counts, held []*prometheus.DataqueryBuilder
+	var mins []float64
+	for _, g := range guards {
+		p := g.Pair
+		name := fmt.Sprintf("%s %s× %s ∧ %s", p.Severity, strconv.FormatFloat(p.Factor, 'f', -1, 64), p.Long.Name, p.Short.Name)
+		counts = append(counts, query(alerts.BadEventsName(p.Long.Name)+selector(svc.Name, s.Name),
+			fmt.Sprintf("%s (%s needs ≥ %s)", p.Long.Name, p.Severity, strconv.FormatFloat(g.Min, 'f', -1, 64))))
+		held = append(held, query(alerts.HeldBackExpr(svc.Name, s, g), name))
+		if !slices.Contains(mins, g.Min) {
+			mins = append(mins, g.Min)
+		}
+	}
+	slices.Sort(mins)
+	th := []any{}
+	for _, m := range mins {
+		th = append(th, m, "orange")
+	}
+	b = b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Low-traffic guard: bad requests per alert window").
+		Description(fmt.Sprintf("Bad %s requests in the long window of each MeshErrorBudgetBurn window pair. A pair fires only with at least its minimum (dashed): min_bad_events %d, or what one request per second has at the pair's threshold when that is less.", s.Name, svc.Alerting.MinBadEvents)).
+		Span(16).Height(6).
+		Min(0).
+		Thresholds(steps("transparent", th...)).
+		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
+		Targets(targets(counts...)))
+	heldBack := "held back"
+	return b.WithPanel(statetimeline.NewPanelBuilder().
+		Title("Held back by the low-traffic guard").
+		Description("When a window pair's burn-rate conditions hold but its long window has fewer bad requests than the minimum: the alert would fire without the guard.").
+		Span(8).Height(6).
+		Mappings([]dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+			Type:    dashboard.MappingTypeValueToText,
+			Options: map[string]dashboard.ValueMappingResult{"1": {Text: &heldBack, Color: cog.ToPtr("orange")}},
+		}}}).
+		Targets(targets(held...))), nil
+}
+
+func selector(service, slo string) string {
+	return fmt.Sprintf(`{service=%q,slo=%q,generator=%q}`, service, slo, alerts.Generator)
 }
 
 // burnFactors are the distinct alert factors, ascending.

@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,9 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
+	"github.com/meshtel/meshtel/alerts"
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/sli"
 )
 
 func TestUID(t *testing.T) {
@@ -46,6 +49,7 @@ func testServices() []catalog.Service {
 					Threshold: 300 * time.Millisecond, ThresholdText: "300ms",
 				},
 			},
+			Alerting: catalog.Alerting{MinBadEvents: 10},
 		},
 		{
 			Name: "redis_cache", Kind: catalog.TCPService, Team: "platform",
@@ -187,6 +191,62 @@ func TestServiceDashboardPanels(t *testing.T) {
 	}
 	if strings.Contains(string(tcp), "histogram_quantile") || strings.Contains(string(tcp), `slo=\"latency\"`) {
 		t.Errorf("tcp_service dashboard shows latency")
+	}
+	if strings.Contains(string(tcp), "Low-traffic guard") {
+		t.Errorf("a service with min_bad_events 0 shows the low-traffic guard")
+	}
+}
+
+// With the guard on, each SLO row shows the bad requests of every window
+// pair against its minimum, and when the guard holds a pair back, with
+// the same expression the generated promtool tests check.
+func TestServiceDashboardGuard(t *testing.T) {
+	svc := testServices()[0]
+	b, err := Service(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dash
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	slos, err := alerts.SLOs(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, s := range slos {
+		for _, sev := range []sli.Severity{sli.Page, sli.Ticket} {
+			gs, err := alerts.Guards(svc, s, sev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range gs {
+				want = append(want, alerts.HeldBackExpr(svc.Name, s, g),
+					fmt.Sprintf(`%s{service=%q,slo=%q,generator="meshtel"}`, alerts.BadEventsName(g.Pair.Long.Name), svc.Name, s.Name))
+			}
+		}
+	}
+	got := map[string]string{}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			got[tg.Expr] = p.Type
+		}
+	}
+	if len(want) != 2*2*len(sli.BurnAlerts) {
+		t.Fatalf("%d guard queries expected", len(want))
+	}
+	for i, w := range want {
+		wantType := "state-timeline"
+		if i%2 == 1 {
+			wantType = "timeseries"
+		}
+		if got[w] != wantType {
+			t.Errorf("no %s panel queries %s", wantType, w)
+		}
+	}
+	if !strings.Contains(string(b), `"text": "held back"`) {
+		t.Errorf("the held-back panel does not name its state")
 	}
 }
 

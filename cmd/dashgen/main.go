@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/meshtel/meshtel/alerts"
 	"github.com/meshtel/meshtel/artifacts"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/dashboards"
@@ -31,6 +32,9 @@ const (
 const usage = `usage:
   dashgen check FILE...
   dashgen generate --catalog FILE --out DIR [flags]
+    flags: --grafana-url URL --prometheus-url URL --dashboards-path DIR
+           --als-address HOST:PORT --als-cluster NAME
+           --alsd-job JOB (default alsd) --aggregator-lag-threshold N (default 100000)
 `
 
 func main() {
@@ -94,11 +98,17 @@ func generate(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Provisioning.DashboardsPath, "dashboards-path", dashboards.DefaultDashboardsPath, "where Grafana reads DIR/grafana/dashboards")
 	fs.StringVar(&cfg.Envoy.ALSAddress, "als-address", envoyconfig.DefaultALSAddress, "alsd's ALS listener as Envoy reaches it (host:port)")
 	fs.StringVar(&cfg.Envoy.Cluster, "als-cluster", envoyconfig.DefaultCluster, "Envoy cluster name for alsd")
+	fs.StringVar(&cfg.ALSDJob, "alsd-job", alerts.DefaultALSDJob, "Prometheus job scraping alsd (MeshTelemetryDown watches its up series)")
+	fs.Int64Var(&cfg.AggregatorLagThreshold, "aggregator-lag-threshold", alerts.DefaultAggregatorLagThreshold, "consumer lag in records above which MeshAggregatorLag fires")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	if *catalogPath == "" || *out == "" || fs.NArg() > 0 {
 		fmt.Fprint(stderr, "dashgen generate: --catalog and --out are required, and nothing else\n"+usage)
+		return exitUsage
+	}
+	if cfg.ALSDJob == "" || cfg.AggregatorLagThreshold < 1 {
+		fmt.Fprint(stderr, "dashgen generate: --alsd-job must not be empty and --aggregator-lag-threshold must be at least 1\n"+usage)
 		return exitUsage
 	}
 	cat, err := catalog.Load(*catalogPath)

@@ -38,6 +38,16 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			name: "alerting and pipeline mistakes",
+			args: []string{"check", "testdata/alerting.bad.yaml"},
+			code: 1,
+			wantLines: []string{
+				`testdata/alerting.bad.yaml:3:30: min_bad_events -5 of defaults is negative; use 0 to turn the low-traffic guard off`,
+				`testdata/alerting.bad.yaml:6:18: team "sre" of pipeline is not defined under teams`,
+				`testdata/alerting.bad.yaml:10:32: min_bad_events of service "web" must be a whole number of bad requests (0 turns the low-traffic guard off), got a number (1.5)`,
+			},
+		},
+		{
 			name: "several files, one bad",
 			args: []string{"check", "testdata/good.yaml", "testdata/bad.yaml"},
 			code: 1,
@@ -90,6 +100,9 @@ func TestGenerate(t *testing.T) {
 		{"stray argument", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out, "extra"}, 2},
 		{"unreadable catalog", []string{"generate", "--catalog", "testdata/missing.yaml", "--out", out}, 2},
 		{"bad catalog", []string{"generate", "--catalog", "testdata/bad.yaml", "--out", out}, 1},
+		{"empty alsd job", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out, "--alsd-job", ""}, 2},
+		{"lag threshold 0", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out, "--aggregator-lag-threshold", "0"}, 2},
+		{"lag threshold not a number", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out, "--aggregator-lag-threshold", "1e5"}, 2},
 		{"good catalog", []string{"generate", "--catalog", "testdata/good.yaml", "--out", out}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,6 +114,7 @@ func TestGenerate(t *testing.T) {
 	}
 	for _, p := range []string{
 		"prometheus/rules/web.rules.yml", "prometheus/tests/cache.test.yml",
+		"prometheus/rules/meshtel-pipeline.rules.yml", "prometheus/tests/meshtel-pipeline.test.yml",
 		"alertmanager/routes.yml", "grafana/dashboards/web.json", "envoy/cache.als.yaml",
 	} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
@@ -117,5 +131,23 @@ func TestGenerateIntoUnwritableDir(t *testing.T) {
 	// A regular file where the output directory should be.
 	if code, _, stderr := runCLI("generate", "--catalog", "testdata/good.yaml", "--out", file); code != 2 || stderr == "" {
 		t.Errorf("exit %d, stderr %q; want 2 with a message", code, stderr)
+	}
+}
+
+func TestGeneratePipelineFlags(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := runCLI("generate", "--catalog", "testdata/good.yaml", "--out", out,
+		"--alsd-job", "meshtel-ingest", "--aggregator-lag-threshold", "2500")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	rules, err := os.ReadFile(filepath.Join(out, "prometheus", "rules", "meshtel-pipeline.rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`up{job="meshtel-ingest"}`, "max(alsd_consumer_lag) > 2500"} {
+		if !bytes.Contains(rules, []byte(want)) {
+			t.Errorf("pipeline rules lack %s", want)
+		}
 	}
 }
