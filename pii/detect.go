@@ -27,6 +27,7 @@ const (
 	cEquals
 	cPercent
 	cPlus
+	cSemicolon
 	cOther
 
 	cLetter    = cLower | cUpper
@@ -49,7 +50,7 @@ var byteClasses = func() (t [256]byteClass) {
 	}
 	for c, k := range map[byte]byteClass{
 		'-': cDash, '_': cUnderscore, '.': cDot, '@': cAt, ' ': cSpace,
-		'=': cEquals, '%': cPercent, '+': cPlus,
+		'=': cEquals, '%': cPercent, '+': cPlus, ';': cSemicolon,
 	} {
 		t[c] = k
 	}
@@ -125,7 +126,6 @@ func nextEmail[T text](s T, from, floor int) (start, end int, ok bool) {
 		if start, end, ok := emailAt(s, i, at, floor); ok {
 			return start, end, true
 		}
-		floor = max(floor, i+at)
 	}
 	return 0, 0, false
 }
@@ -150,14 +150,56 @@ func emailAt[T text](s T, i, at, floor int) (start, end int, ok bool) {
 	for end > d && (s[end-1] == '.' || s[end-1] == '-') {
 		end--
 	}
-	dot := end - 1
-	for dot > d && s[dot] != '.' {
-		dot--
+	dot := lastDot(s, d, end)
+	// "logo@2x.png" is a retina image, not an address. A file extension is
+	// never a TLD, so it is cut off and the rest must still be a domain:
+	// "jane@example.com.json" is an address with a format suffix.
+	if dot > d && isFileExt(s[dot+1:end]) {
+		end = dot
+		dot = lastDot(s, d, end)
 	}
 	if dot <= d || s[d] == '.' || !isTLD(s[dot+1:end]) {
 		return 0, 0, false
 	}
 	return start, end, true
+}
+
+// lastDot returns the index of the last '.' in s[d+1:end], or d if none.
+func lastDot[T text](s T, d, end int) int {
+	dot := end - 1
+	for dot > d && s[dot] != '.' {
+		dot--
+	}
+	return max(dot, d)
+}
+
+// fileExts are the extensions of files served under names with an "@" that
+// are not TLDs (checked against IANA's list; "zip", "mov" and "md" are TLDs).
+var fileExts = [...]string{
+	"avif", "bmp", "css", "csv", "gif", "htm", "html", "ico", "jpeg", "jpg",
+	"js", "json", "map", "mjs", "pdf", "php", "png", "svg", "txt", "webp", "xml",
+}
+
+func isFileExt[T text](t T) bool {
+	for _, e := range fileExts {
+		if equalFold(t, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalFold reports whether t is e (lower-case ASCII) in any letter case.
+func equalFold[T text](t T, e string) bool {
+	if len(t) != len(e) {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		if t[i]|0x20 != e[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isTLD accepts two or more letters, or an IDN label (xn--…).

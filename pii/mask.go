@@ -8,21 +8,23 @@ import "strings"
 // itself and does not allocate.
 func Path(p string, c *Counts) string {
 	m := masker{src: p, counts: c}
-	end := strings.IndexByte(p, '?')
-	if end < 0 {
-		end = len(p)
-	}
-	for start := 0; start <= end; {
-		stop := end
-		if i := strings.IndexByte(p[start:end], '/'); i >= 0 {
-			stop = start + i
+	// One pass: the byte classes of each segment are gathered on the way,
+	// so most segments are judged without another look at their bytes.
+	start, cls := 0, byteClass(0)
+	for i := 0; i < len(p); i++ {
+		switch b := p[i]; b {
+		case '/':
+			m.segment(start, i, cls)
+			start, cls = i+1, 0
+		case '?':
+			m.segment(start, i, cls)
+			m.params(i+1, len(p), '&', true)
+			return m.result()
+		default:
+			cls |= byteClasses[b]
 		}
-		m.segment(start, stop)
-		start = stop + 1
 	}
-	if end < len(p) {
-		m.params(end+1, len(p), '&', true)
-	}
+	m.segment(start, len(p), cls)
 	return m.result()
 }
 
@@ -74,13 +76,16 @@ func (m *masker) result() string {
 	return m.out.String()
 }
 
-// segment masks src[i:j], one path segment: whole, or else each of its
-// path parameters (";name=value").
-func (m *masker) segment(i, j int) {
-	if m.unit(i, j, false) {
+// segment masks src[i:j], one path segment whose byte classes are cls:
+// whole, or else each of its path parameters (";name=value").
+func (m *masker) segment(i, j int, cls byteClass) {
+	if j-i < minUnit {
 		return
 	}
-	if strings.IndexByte(m.src[i:j], ';') >= 0 {
+	if m.judged(i, j, cls, false) {
+		return
+	}
+	if cls&cSemicolon != 0 {
 		m.params(i, j, ';', false)
 	}
 }
@@ -106,11 +111,15 @@ func (m *masker) params(i, j int, sep byte, plus bool) {
 // unit masks src[i:j] when, percent-decoded, it qualifies, and reports
 // whether it did.
 func (m *masker) unit(i, j int, plus bool) bool {
-	u := m.src[i:j]
-	if len(u) < minUnit {
+	if j-i < minUnit {
 		return false
 	}
-	cls := classesOf(u)
+	return m.judged(i, j, classesOf(m.src[i:j]), plus)
+}
+
+// judged is unit for a unit whose byte classes are known.
+func (m *masker) judged(i, j int, cls byteClass, plus bool) bool {
+	u := m.src[i:j]
 	var k Kind
 	var ok bool
 	if cls&cPercent != 0 || plus && cls&cPlus != 0 {
@@ -165,5 +174,5 @@ func unhex(c byte) byte {
 	if isDigit(c) {
 		return c - '0'
 	}
-	return c|0x20 - 'a' + 10
+	return c | 0x20 - 'a' + 10
 }

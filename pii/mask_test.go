@@ -23,6 +23,7 @@ var pathCases = []struct {
 	{"email upper case, encoded plus", "/u/JANE%2BNEWS%40EXAMPLE.COM", "/u/{email}", Counts{Email: 1}},
 	{"email double-encoded", "/u/jane%2540example.com", "/u/{email}", Counts{Email: 1}},
 	{"email inside a segment", "/v1/users/jane@example.com:verify", "/v1/users/{email}", Counts{Email: 1}},
+	{"email with a format suffix", "/users/jane@example.com.json", "/users/{email}", Counts{Email: 1}},
 	{"email with IDN TLD", "/u/jane@example.xn--p1ai", "/u/{email}", Counts{Email: 1}},
 	{"card", "/cards/4111111111111111/verify", "/cards/{card}/verify", Counts{Card: 1}},
 	{"card with dashes", "/cards/4111-1111-1111-1111", "/cards/{card}", Counts{Card: 1}},
@@ -81,6 +82,7 @@ var pathCases = []struct {
 	{"npm version", "/npm/lodash@4.17.21/lodash.min.js", "/npm/lodash@4.17.21/lodash.min.js", Counts{}},
 	{"scoped package", "/@babel/core@7.24.0", "/@babel/core@7.24.0", Counts{}},
 	{"handle", "/@jane", "/@jane", Counts{}},
+	{"retina images", "/img/logo@2x.png/icon@3X.WEBP/sprite@1.5x.png", "/img/logo@2x.png/icon@3X.WEBP/sprite@1.5x.png", Counts{}},
 	{"address without a dot", "/users/jane@localhost", "/users/jane@localhost", Counts{}},
 	{"address with a one-letter TLD", "/u/a@b.c", "/u/a@b.c", Counts{}},
 	{"encoded non-ASCII", "/search/caf%C3%A9/cr%C3%A8me-br%C3%BBl%C3%A9e", "/search/caf%C3%A9/cr%C3%A8me-br%C3%BBl%C3%A9e", Counts{}},
@@ -127,6 +129,7 @@ func TestUserAgent(t *testing.T) {
 		{"crawler (contact jane.doe@example.com, bob@example.org)", "crawler (contact {email}, {email})"},
 		{"bot (ops%40example.com)", "bot ({email})"},
 		{"mail.app jane@example.com.", "mail.app {email}."},
+		{"Share/2.0 (jane@example.com.json; logo@2x.png)", "Share/2.0 ({email}.json; logo@2x.png)"},
 		{"a@b.co@c.org", "{email}@c.org"},
 		{"App/1.0 user@localhost lib@1.2.3 @scope/pkg", "App/1.0 user@localhost lib@1.2.3 @scope/pkg"},
 	} {
