@@ -312,9 +312,12 @@ func headerHasAlg[T text](h T) bool {
 
 // isToken accepts what judge let through (32+ characters of base64url with
 // letters and digits, "=" somewhere) when "=" pads only the end, the unit is
-// not a UUID, and its letters and digits are mixed: at least half of them
-// sit in dash- or underscore-separated runs holding both, which a random
-// secret always satisfies and a slug of words and numbers never does.
+// not a UUID, and it looks random rather than written: at least half of its
+// letters and digits sit in dash- or underscore-separated runs that mix
+// letters with digits, or change letter case inside ("kTbQ"). Slugs of
+// words and numbers ("nike-air-max-270-react-black-2023") and Kubernetes
+// names ("cert-manager-cainjector-7f9c6d5b8") fail that; random secrets
+// pass it (TestRandomSecrets measures how often).
 func isToken[T text](u T) bool {
 	body := len(u)
 	for body > 0 && u[body-1] == '=' {
@@ -324,24 +327,22 @@ func isToken[T text](u T) bool {
 		return false
 	}
 	alnum, mixed := 0, 0
-	run, letters, digits := 0, false, false
+	run, cls, innerUpper := 0, byteClass(0), false
 	for i := 0; i <= body; i++ {
 		if i == body || u[i] == '-' || u[i] == '_' {
-			if letters && digits {
+			if cls&cDigit != 0 && cls&cLetter != 0 || cls&cLower != 0 && innerUpper {
 				mixed += run
 			}
 			alnum += run
-			run, letters, digits = 0, false, false
+			run, cls, innerUpper = 0, 0, false
 			continue
 		}
-		switch c := u[i]; {
-		case c == '=':
+		c := byteClasses[u[i]]
+		if c == cEquals {
 			return false
-		case isDigit(c):
-			digits = true
-		default:
-			letters = true
 		}
+		innerUpper = innerUpper || run > 0 && c == cUpper
+		cls |= c
 		run++
 	}
 	return mixed > 0 && 2*mixed >= alnum

@@ -23,11 +23,13 @@
 //   - jwt: three base64url parts joined by dots, the first decoding to a JSON
 //     object with an "alg" member (a JWS compact serialization).
 //   - token: 32 or more characters of the base64url alphabet (hex included,
-//     "=" padding allowed at the end), not a UUID, whose letters and digits
-//     are mixed: at least half of its letters and digits sit in dash- or
-//     underscore-separated runs that hold both. Random secrets pass; slugs
-//     made of words and numbers ("nike-air-max-270-react-black-2023") and
-//     camel-case method names do not.
+//     "=" padding allowed at the end) with letters and digits, not a UUID,
+//     that look random rather than written: at least half of its letters
+//     and digits sit in dash- or underscore-separated runs that mix letters
+//     with digits or change case inside. Random secrets pass (all those
+//     with a digit, in TestRandomSecrets); slugs of words and numbers
+//     ("nike-air-max-270-react-black-2023") and Kubernetes object names do
+//     not.
 //
 // UUIDs, plain numeric ids (a 12-digit order number, a Luhn-invalid
 // 16-digit one) and static asset names ("app.3f9a2b1c9d0e.js": the dot keeps

@@ -75,6 +75,7 @@ var pathCases = []struct {
 	{"slug", "/products/nike-air-max-270-react-black-white-2023", "/products/nike-air-max-270-react-black-white-2023", Counts{}},
 	{"slug with a mixed word", "/blog/how-to-run-envoy-with-istio-1-22-on-k8s", "/blog/how-to-run-envoy-with-istio-1-22-on-k8s", Counts{}},
 	{"snake case name", "/exports/customer_preferences_report_q3_2024_final", "/exports/customer_preferences_report_q3_2024_final", Counts{}},
+	{"title case slug", "/p/Apple-iPhone-15-Pro-Max-256GB-Natural-Titanium", "/p/Apple-iPhone-15-Pro-Max-256GB-Natural-Titanium", Counts{}},
 	{"camel case, no digits", "/pkg.v1.OrderService/ListAllCustomerOrdersByRegionAndDate", "/pkg.v1.OrderService/ListAllCustomerOrdersByRegionAndDate", Counts{}},
 	{"grpc", "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Check", Counts{}},
 	{"jwt-shaped without alg", "/t/eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.c2ln", "/t/eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.c2ln", Counts{}},
