@@ -51,65 +51,75 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if *stateDir != "" && len(admins) > 0 {
 		return usageError{errors.New("--state-dir and --admin exclude each other")}
 	}
-	cat := catalog.Empty()
-	if *catalogPath != "" {
-		var err error
-		if cat, err = catalog.Load(*catalogPath); err != nil {
-			return usageError{fmt.Errorf("--catalog: %w", err)}
-		}
+	cat, err := loadCatalog(*catalogPath, false)
+	if err != nil {
+		return err
 	}
 	if len(admins) == 0 && *stateDir == "" {
 		admins = listFlag{defaultAdminURL}
 	}
 	// Problems with the state (a corrupt checkpoint) are reported, not fatal.
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	var err error
+	src := reportSource{admins: admins, stateDir: *stateDir, cat: cat, log: slog.New(slog.NewTextHandler(stderr, nil))}
 	switch subject {
 	case "slo":
 		var r sli.Report
-		if *stateDir != "" {
-			var t *sli.Tracker
-			if t, err = sli.New(sli.Config{Catalog: cat, StateDir: *stateDir, Logger: logger}); err != nil {
-				return fmt.Errorf("read %s: %w", *stateDir, err)
-			}
-			r = t.Snapshot()
-		} else {
-			var reports []sli.Report
-			for _, a := range admins {
-				var one sli.Report
-				if err := fetchJSON(ctx, a, "/api/slo", &one); err != nil {
-					return err
-				}
-				reports = append(reports, one)
-			}
-			r = sli.MergeReports(reports...)
+		if r, err = src.slo(ctx); err == nil {
+			err = sli.WriteReport(stdout, r, *format)
 		}
-		err = sli.WriteReport(stdout, r, *format)
 	case "cookies":
 		var r cookies.Report
-		if *stateDir != "" {
-			var inv *cookies.Inventory
-			if inv, err = cookies.New(cookies.Config{Catalog: cat, StateDir: *stateDir, Logger: logger}); err != nil {
-				return fmt.Errorf("read %s: %w", *stateDir, err)
-			}
-			r = inv.Snapshot()
-		} else {
-			var reports []cookies.Report
-			for _, a := range admins {
-				var one cookies.Report
-				if err := fetchJSON(ctx, a, "/api/cookies", &one); err != nil {
-					return err
-				}
-				reports = append(reports, one)
-			}
-			r = cookies.MergeReports(reports...)
+		if r, err = src.cookies(ctx); err == nil {
+			err = cookies.WriteReport(stdout, r, *format)
 		}
-		err = cookies.WriteReport(stdout, r, *format)
 	}
 	if err != nil && strings.Contains(err.Error(), "unknown report format") {
 		return usageError{fmt.Errorf("--format: %w", err)}
 	}
 	return err
+}
+
+// reportSource is where a report's data comes from: running instances
+// (admins, their answers merged) or a stopped alsd's state directory.
+type reportSource struct {
+	admins   []string
+	stateDir string
+	cat      *catalog.Catalog
+	log      *slog.Logger
+}
+
+func (s reportSource) slo(ctx context.Context) (sli.Report, error) {
+	if s.stateDir == "" {
+		return fetchMerged(ctx, s.admins, "/api/slo", sli.MergeReports)
+	}
+	t, err := sli.New(sli.Config{Catalog: s.cat, StateDir: s.stateDir, Logger: s.log})
+	if err != nil {
+		return sli.Report{}, fmt.Errorf("read %s: %w", s.stateDir, err)
+	}
+	return t.Snapshot(), nil
+}
+
+func (s reportSource) cookies(ctx context.Context) (cookies.Report, error) {
+	if s.stateDir == "" {
+		return fetchMerged(ctx, s.admins, "/api/cookies", cookies.MergeReports)
+	}
+	inv, err := cookies.New(cookies.Config{Catalog: s.cat, StateDir: s.stateDir, Logger: s.log})
+	if err != nil {
+		return cookies.Report{}, fmt.Errorf("read %s: %w", s.stateDir, err)
+	}
+	return inv.Snapshot(), nil
+}
+
+// fetchMerged asks every admin URL for path and merges the answers.
+func fetchMerged[R any](ctx context.Context, admins []string, path string, merge func(...R) R) (R, error) {
+	var reports []R
+	for _, a := range admins {
+		var one R
+		if err := fetchJSON(ctx, a, path, &one); err != nil {
+			return one, err
+		}
+		reports = append(reports, one)
+	}
+	return merge(reports...), nil
 }
 
 func diffCookies(oldPath, newPath, format string, stdout io.Writer) error {
