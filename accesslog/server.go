@@ -194,35 +194,7 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 	// free once handled, so frames and entries are reused.
 	recv := make(chan received, 1)
 	free := make(chan *wireBatch, 3)
-	go func() {
-		for {
-			var w *wireBatch
-			select {
-			case w = <-free:
-			default:
-				w = new(wireBatch)
-			}
-			err := stream.RecvMsg((*rawFrame)(&w.frame))
-			if status.Code(err) == codes.ResourceExhausted {
-				// Only MaxMessageBytes makes Recv fail this way.
-				s.m.limitHits.WithLabelValues("message_bytes").Inc()
-			}
-			if err == nil {
-				if err = w.decode(s.cfg.MaxEntriesPerMessage); err != nil {
-					// What grpc-go returns when its codec fails.
-					err = status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
-				}
-			}
-			select {
-			case recv <- received{w, err}:
-			case <-stream.Context().Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	go s.receive(stream, recv, free)
 
 	st := &streamState{keys: map[string][]byte{}}
 	st.id.Principal = verifiedPrincipal(stream.Context())
@@ -259,6 +231,38 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 			// The receiving goroutine may see the reset first and
 			// return without handing over its error.
 			return status.FromContextError(stream.Context().Err()).Err()
+		}
+	}
+}
+
+// receive reads and decodes the stream's messages into recv until the
+// first error (io.EOF included), reusing the batches that come back on free.
+func (s *Server) receive(stream grpc.ServerStream, recv chan<- received, free <-chan *wireBatch) {
+	for {
+		var w *wireBatch
+		select {
+		case w = <-free:
+		default:
+			w = new(wireBatch)
+		}
+		err := stream.RecvMsg((*rawFrame)(&w.frame))
+		if status.Code(err) == codes.ResourceExhausted {
+			// Only MaxMessageBytes makes Recv fail this way.
+			s.m.limitHits.WithLabelValues("message_bytes").Inc()
+		}
+		if err == nil {
+			if err = w.decode(s.cfg.MaxEntriesPerMessage); err != nil {
+				// What grpc-go returns when its codec fails.
+				err = status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
+			}
+		}
+		select {
+		case recv <- received{w, err}:
+		case <-stream.Context().Done():
+			return
+		}
+		if err != nil {
+			return
 		}
 	}
 }
