@@ -300,39 +300,9 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 	}
 	fs := p.pairs(n, 0)
 	s := &rawService{}
-
 	// The name comes first: every other message names the service.
-	var kindField field
-	for _, f := range fs {
-		if !slices.Contains(kindKeys, f.key.Value) {
-			continue
-		}
-		if kindField.key != nil {
-			p.errorf(f.key, "service has both %s and %s; use exactly one of http_service, cluster or tcp_service", kindField.key.Value, f.key.Value)
-			continue
-		}
-		kindField = f
-	}
-	owner := fmt.Sprintf("service entry #%d", ordinal)
-	if kindField.key != nil {
-		s.Kind = Kind(kindField.key.Value)
-		s.Pos = p.pos(kindField.key)
-		s.nameNode = p.resolve(kindField.val)
-		if name, ok := p.str(kindField.val, string(s.Kind)+" name"); ok {
-			s.Name = name
-			owner = fmt.Sprintf("service %q", name)
-			switch {
-			case !nameRE.MatchString(name):
-				p.errorf(s.nameNode, "invalid service name %q: must match %s", name, nameRE)
-			case name == PipelineName:
-				p.errorf(s.nameNode, "service name %q is reserved for the pipeline's own alerts (%s.rules.yml)", name, PipelineName)
-				s.named = true // a valid name: upstreams naming it are not mistakes too
-			default:
-				s.named = true
-			}
-		}
-	}
-	s.owner = owner
+	kindField := p.serviceName(fs, ordinal, s)
+	owner := s.owner
 	m := p.known(fs, owner, serviceKeys)
 	if kindField.key == nil && !misspelt(fs, serviceKeys, kindKeys...) {
 		p.errorf(n, "%s needs exactly one of http_service, cluster or tcp_service", owner)
@@ -345,21 +315,7 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 		p.errorf(kindField.key, "%s has no port", owner)
 	}
 	if f, ok := m["healthcheck"]; ok {
-		if hc, ok := p.str(f.val, "healthcheck of "+owner); ok {
-			at := p.resolve(f.val)
-			switch {
-			case s.Kind == TCPService:
-				p.errorf(f.key, "%s is a tcp_service: it has no HTTP health check", owner)
-			case !strings.HasPrefix(hc, "/"):
-				p.errorf(at, "healthcheck %q of %s must start with /", hc, owner)
-			case strings.ContainsRune(hc, '?'):
-				p.errorf(at, "healthcheck %q of %s must be a path without a query string (health checks match the path alone)", hc, owner)
-			case strings.ContainsFunc(hc, unicode.IsSpace):
-				p.errorf(at, "healthcheck %q of %s contains white space", hc, owner)
-			default:
-				s.HealthCheck = hc
-			}
-		}
+		p.healthCheck(f, s)
 	}
 	if f, ok := m["team"]; ok {
 		if t, ok := p.str(f.val, "team of "+owner); ok {
@@ -369,44 +325,7 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 	} else {
 		s.Team = defaults.Team
 	}
-	if f, ok := m["upstreams"]; ok {
-		s.Upstreams, s.upstreams = p.strList(f.val, "upstreams", owner)
-	}
-	if f, ok := m["aliases"]; ok {
-		s.Aliases, s.aliases = p.strList(f.val, "aliases", owner)
-		for i, a := range s.Aliases {
-			if a == "" || len(a) > 253 || strings.ContainsFunc(a, unicode.IsSpace) {
-				p.errorf(s.aliases[i], "alias %q of %s must be 1 to 253 characters without white space", a, owner)
-			}
-		}
-	}
-	if f, ok := m["cookies"]; ok {
-		var nodes []*yaml.Node
-		s.Cookies, nodes = p.strList(f.val, "cookies", owner)
-		for i, c := range s.Cookies {
-			if !isToken(c) {
-				p.errorf(nodes[i], "cookie %q of %s is not a valid cookie name (RFC 6265 token)", c, owner)
-			}
-		}
-	}
-	if f, ok := m["domains"]; ok {
-		var nodes []*yaml.Node
-		s.Domains, nodes = p.strList(f.val, "domains", owner)
-		for i, d := range s.Domains {
-			if d == "" || strings.ContainsAny(d, "/:@ \t") {
-				p.errorf(nodes[i], "domain %q of %s must be a host name such as example.com", d, owner)
-			}
-		}
-	}
-	if f, ok := m["spiffe"]; ok {
-		var nodes []*yaml.Node
-		s.SPIFFE, nodes = p.strList(f.val, "spiffe", owner)
-		for i, id := range s.SPIFFE {
-			if len(id) <= len("spiffe://") || !strings.HasPrefix(id, "spiffe://") {
-				p.errorf(nodes[i], "spiffe identity %q of %s must be a spiffe:// URI", id, owner)
-			}
-		}
-	}
+	p.serviceLists(m, s)
 	if f, ok := m["runbook"]; ok {
 		s.Runbook, _ = p.str(f.val, "runbook of "+owner)
 	}
@@ -420,6 +339,104 @@ func (p *parser) service(n *yaml.Node, ordinal int, defaults Defaults) *rawServi
 		s.Alerting = p.alerting(f.val, owner, defaults.Alerting)
 	}
 	return s
+}
+
+// serviceName reads the entry's kind key (http_service, cluster or
+// tcp_service) and the name under it into s, sets s.owner, the service's
+// name in every later message, and returns the kind's field (no key when
+// there is none).
+func (p *parser) serviceName(fs []field, ordinal int, s *rawService) field {
+	var kindField field
+	for _, f := range fs {
+		if !slices.Contains(kindKeys, f.key.Value) {
+			continue
+		}
+		if kindField.key != nil {
+			p.errorf(f.key, "service has both %s and %s; use exactly one of http_service, cluster or tcp_service", kindField.key.Value, f.key.Value)
+			continue
+		}
+		kindField = f
+	}
+	s.owner = fmt.Sprintf("service entry #%d", ordinal)
+	if kindField.key == nil {
+		return kindField
+	}
+	s.Kind = Kind(kindField.key.Value)
+	s.Pos = p.pos(kindField.key)
+	s.nameNode = p.resolve(kindField.val)
+	name, ok := p.str(kindField.val, string(s.Kind)+" name")
+	if !ok {
+		return kindField
+	}
+	s.Name = name
+	s.owner = fmt.Sprintf("service %q", name)
+	switch {
+	case !nameRE.MatchString(name):
+		p.errorf(s.nameNode, "invalid service name %q: must match %s", name, nameRE)
+	case name == PipelineName:
+		p.errorf(s.nameNode, "service name %q is reserved for the pipeline's own alerts (%s.rules.yml)", name, PipelineName)
+		s.named = true // a valid name: upstreams naming it are not mistakes too
+	default:
+		s.named = true
+	}
+	return kindField
+}
+
+// healthCheck reads the healthcheck key of s.
+func (p *parser) healthCheck(f field, s *rawService) {
+	hc, ok := p.str(f.val, "healthcheck of "+s.owner)
+	if !ok {
+		return
+	}
+	at := p.resolve(f.val)
+	switch {
+	case s.Kind == TCPService:
+		p.errorf(f.key, "%s is a tcp_service: it has no HTTP health check", s.owner)
+	case !strings.HasPrefix(hc, "/"):
+		p.errorf(at, "healthcheck %q of %s must start with /", hc, s.owner)
+	case strings.ContainsRune(hc, '?'):
+		p.errorf(at, "healthcheck %q of %s must be a path without a query string (health checks match the path alone)", hc, s.owner)
+	case strings.ContainsFunc(hc, unicode.IsSpace):
+		p.errorf(at, "healthcheck %q of %s contains white space", hc, s.owner)
+	default:
+		s.HealthCheck = hc
+	}
+}
+
+// serviceLists reads the list keys of s: upstreams, aliases, cookies,
+// domains and spiffe, checking each item.
+func (p *parser) serviceLists(m map[string]field, s *rawService) {
+	owner := s.owner
+	if f, ok := m["upstreams"]; ok {
+		s.Upstreams, s.upstreams = p.strList(f.val, "upstreams", owner)
+	}
+	if f, ok := m["aliases"]; ok {
+		s.Aliases, s.aliases = p.strList(f.val, "aliases", owner)
+		for i, a := range s.Aliases {
+			if a == "" || len(a) > 253 || strings.ContainsFunc(a, unicode.IsSpace) {
+				p.errorf(s.aliases[i], "alias %q of %s must be 1 to 253 characters without white space", a, owner)
+			}
+		}
+	}
+	check := func(key string, dst *[]string, bad func(string) bool, msg string) {
+		f, ok := m[key]
+		if !ok {
+			return
+		}
+		var nodes []*yaml.Node
+		*dst, nodes = p.strList(f.val, key, owner)
+		for i, v := range *dst {
+			if bad(v) {
+				p.errorf(nodes[i], msg, v, owner)
+			}
+		}
+	}
+	check("cookies", &s.Cookies, func(c string) bool { return !isToken(c) },
+		"cookie %q of %s is not a valid cookie name (RFC 6265 token)")
+	check("domains", &s.Domains, func(d string) bool { return d == "" || strings.ContainsAny(d, "/:@ \t") },
+		"domain %q of %s must be a host name such as example.com")
+	check("spiffe", &s.SPIFFE, func(id string) bool { return len(id) <= len("spiffe://") || !strings.HasPrefix(id, "spiffe://") },
+		"spiffe identity %q of %s must be a spiffe:// URI")
 }
 
 // misspelt reports whether an unknown key in fs looks like a misspelling
