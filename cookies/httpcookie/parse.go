@@ -248,14 +248,7 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 		return Observation{}, reason, true, false
 	}
 	o = Observation{Name: name, Source: Response, ValueClass: Classify(value), ValueHash: hashValue(value)}
-	var (
-		maxAge          int
-		expires         time.Time
-		rawExpires      string
-		domain          string
-		sameSite        uint8
-		expiresUnparsed bool
-	)
+	var a setCookieAttrs
 	for rest := attrList; rest != ""; {
 		var part string
 		part, rest, _ = strings.Cut(rest, ";")
@@ -272,59 +265,86 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 		if ok {
 			code = attrCode(attr)
 		}
-		unparsed := code == attrUnknown
-		switch code {
-		case attrSameSite:
-			switch {
-			case !isPrintable(val):
-				sameSite = sameSiteInvalid
-			case strings.EqualFold(val, "lax"):
-				sameSite = sameSiteLax
-			case strings.EqualFold(val, "strict"):
-				sameSite = sameSiteStrict
-			case strings.EqualFold(val, "none"):
-				sameSite = sameSiteNone
-			default:
-				sameSite = sameSiteInvalid
-			}
-		case attrSecure:
-			o.Secure = true
-		case attrHTTPOnly:
-			o.HTTPOnly = true
-		case attrPartitioned:
-			o.Partitioned = true
-		case attrDomain:
-			domain = val
-		case attrPath:
-			o.Path = val
-		case attrMaxAge:
-			secs, err := strconv.Atoi(val)
-			if err != nil || secs != 0 && val[0] == '0' {
-				unparsed = true
-				break
-			}
-			if secs <= 0 {
-				secs = -1 // a deletion, as net/http records it
-			}
-			maxAge = secs
-		case attrExpires:
-			rawExpires = val
-			var ok bool
-			if expires, ok = parseExpires(val); !ok {
-				unparsed = true
-			}
-		}
-		if unparsed {
-			switch a := trimSpace(attr); {
-			case strings.EqualFold(a, "expires"):
-				expiresUnparsed = true
-			case knownAttribute(a):
-				badAttr = true
+		if !a.set(&o, code, val) {
+			switch name := trimSpace(attr); {
+			case strings.EqualFold(name, "expires"):
+				a.expiresUnparsed = true
+			case knownAttribute(name):
+				a.badAttr = true
 			}
 		}
 	}
-	o.Domain = NormalizeDomain(domain)
-	switch sameSite {
+	return o, 0, false, a.finish(&o, now)
+}
+
+// setCookieAttrs gathers the attributes of one Set-Cookie line that are
+// only known once the whole line is read.
+type setCookieAttrs struct {
+	maxAge          int
+	expires         time.Time
+	rawExpires      string
+	domain          string
+	sameSite        uint8
+	expiresUnparsed bool
+	badAttr         bool
+}
+
+// set applies the attribute code with value val to o or a. It returns
+// false when the value is not one net/http takes (or code is unknown).
+func (a *setCookieAttrs) set(o *Observation, code uint8, val string) bool {
+	switch code {
+	case attrUnknown:
+		return false
+	case attrSameSite:
+		a.sameSite = sameSiteOf(val)
+	case attrSecure:
+		o.Secure = true
+	case attrHTTPOnly:
+		o.HTTPOnly = true
+	case attrPartitioned:
+		o.Partitioned = true
+	case attrDomain:
+		a.domain = val
+	case attrPath:
+		o.Path = val
+	case attrMaxAge:
+		secs, err := strconv.Atoi(val)
+		if err != nil || secs != 0 && val[0] == '0' {
+			return false
+		}
+		if secs <= 0 {
+			secs = -1 // a deletion, as net/http records it
+		}
+		a.maxAge = secs
+	case attrExpires:
+		a.rawExpires = val
+		var ok bool
+		if a.expires, ok = parseExpires(val); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSiteOf(val string) uint8 {
+	switch {
+	case !isPrintable(val):
+		return sameSiteInvalid
+	case strings.EqualFold(val, "lax"):
+		return sameSiteLax
+	case strings.EqualFold(val, "strict"):
+		return sameSiteStrict
+	case strings.EqualFold(val, "none"):
+		return sameSiteNone
+	}
+	return sameSiteInvalid
+}
+
+// finish sets o's domain, SameSite and lifetime (relative to now) and
+// returns whether an attribute browsers know had a value they ignore.
+func (a *setCookieAttrs) finish(o *Observation, now time.Time) (badAttr bool) {
+	o.Domain = NormalizeDomain(a.domain)
+	switch a.sameSite {
 	case sameSiteStrict:
 		o.SameSite = "Strict"
 	case sameSiteLax:
@@ -332,24 +352,23 @@ func scanSetCookie(line string, now time.Time) (o Observation, reason Malformed,
 	case sameSiteNone:
 		o.SameSite = "None"
 	case sameSiteInvalid:
-		badAttr = true
+		a.badAttr = true
 	}
-	if expires.IsZero() && rawExpires != "" {
+	if a.expires.IsZero() && a.rawExpires != "" {
 		var fixed bool
-		if expires, fixed = parseLegacyDate(rawExpires); fixed {
-			expiresUnparsed = false
+		if a.expires, fixed = parseLegacyDate(a.rawExpires); fixed {
+			a.expiresUnparsed = false
 		}
 	}
-	badAttr = badAttr || expiresUnparsed
 	switch {
-	case maxAge > 0:
-		o.MaxAgeS, o.HasMaxAge = int64(maxAge), true
-	case maxAge < 0:
+	case a.maxAge > 0:
+		o.MaxAgeS, o.HasMaxAge = int64(a.maxAge), true
+	case a.maxAge < 0:
 		o.MaxAgeS, o.HasMaxAge = 0, true
-	case !expires.IsZero():
-		o.MaxAgeS, o.HasMaxAge = max(expires.Unix()-now.Unix(), 0), true
+	case !a.expires.IsZero():
+		o.MaxAgeS, o.HasMaxAge = max(a.expires.Unix()-now.Unix(), 0), true
 	}
-	return o, 0, false, badAttr
+	return a.badAttr || a.expiresUnparsed
 }
 
 // Set-Cookie attributes net/http interprets.
