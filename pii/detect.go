@@ -265,8 +265,15 @@ func isJWT[T text](u T) bool {
 	}
 	h := u[:first]
 	// The header's first byte, once whitespace is skipped, must open a JSON
-	// object. Deciding on the first four characters rejects the dotted
-	// names that are not tokens ("app.3f9a2b1c9d0e.js") without a buffer.
+	// object: '{' or whitespace, whose first six bits encode as 'e' ('{'),
+	// 'I' (space), 'C' (tab, newline) or 'D' (carriage return). That and the
+	// first four characters decoded reject dotted names that are not tokens
+	// ("app.3f9a2b1c9d0e.js") cheaply.
+	switch h[0] {
+	case 'e', 'I', 'C', 'D':
+	default:
+		return false
+	}
 	var src [4]byte
 	var dst [3]byte
 	n := copy(src[:], h)
