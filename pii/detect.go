@@ -174,10 +174,11 @@ func lastDot[T text](s T, d, end int) int {
 }
 
 // fileExts are the extensions of files served under names with an "@" that
-// are not TLDs (checked against IANA's list; "zip", "mov" and "md" are TLDs).
+// are not TLDs (checked against the ICANN section of the Public Suffix List,
+// where "map", "zip", "mov" and "md" are TLDs).
 var fileExts = [...]string{
 	"avif", "bmp", "css", "csv", "gif", "htm", "html", "ico", "jpeg", "jpg",
-	"js", "json", "map", "mjs", "pdf", "php", "png", "svg", "txt", "webp", "xml",
+	"js", "json", "mjs", "pdf", "php", "png", "svg", "txt", "webp", "xml",
 }
 
 func isFileExt[T text](t T) bool {
