@@ -174,10 +174,11 @@ func lastDot[T text](s T, d, end int) int {
 }
 
 // fileExts are the extensions of files served under names with an "@" that
-// are not TLDs (checked against IANA's list; "zip", "mov" and "md" are TLDs).
+// are not TLDs (checked against the ICANN section of the Public Suffix List,
+// where "map", "zip", "mov" and "md" are TLDs).
 var fileExts = [...]string{
 	"avif", "bmp", "css", "csv", "gif", "htm", "html", "ico", "jpeg", "jpg",
-	"js", "json", "map", "mjs", "pdf", "php", "png", "svg", "txt", "webp", "xml",
+	"js", "json", "mjs", "pdf", "php", "png", "svg", "txt", "webp", "xml",
 }
 
 func isFileExt[T text](t T) bool {
@@ -265,8 +266,15 @@ func isJWT[T text](u T) bool {
 	}
 	h := u[:first]
 	// The header's first byte, once whitespace is skipped, must open a JSON
-	// object. Deciding on the first four characters rejects the dotted
-	// names that are not tokens ("app.3f9a2b1c9d0e.js") without a buffer.
+	// object: '{' or whitespace, whose first six bits encode as 'e' ('{'),
+	// 'I' (space), 'C' (tab, newline) or 'D' (carriage return). That and the
+	// first four characters decoded reject dotted names that are not tokens
+	// ("app.3f9a2b1c9d0e.js") cheaply.
+	switch h[0] {
+	case 'e', 'I', 'C', 'D':
+	default:
+		return false
+	}
 	var src [4]byte
 	var dst [3]byte
 	n := copy(src[:], h)

@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // A JWT from RFC 7519's example claims, HS256-signed, and an unsecured one
@@ -159,6 +161,16 @@ func TestKind(t *testing.T) {
 	}
 	if len(Counts{}) != int(numKinds) {
 		t.Errorf("Counts has %d entries for %d kinds", len(Counts{}), numKinds)
+	}
+}
+
+// The extensions cut off a domain ("logo@2x.png") must never be TLDs, or a
+// real address would escape.
+func TestFileExtsAreNotTLDs(t *testing.T) {
+	for _, e := range fileExts {
+		if _, icann := publicsuffix.PublicSuffix("example." + e); icann {
+			t.Errorf("%q is an ICANN TLD", e)
+		}
 	}
 }
 
