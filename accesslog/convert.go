@@ -13,6 +13,7 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/pii"
 	"github.com/meshtel/meshtel/record"
 )
 
@@ -32,6 +33,9 @@ type Identity struct {
 	// headersCut counts the records whose logged headers MaxHeaderBytes
 	// cut since the server last collected it.
 	headersCut int
+	// masked counts the personal data masked since the server last
+	// collected it.
+	masked pii.Counts
 }
 
 // Converter turns Envoy log entries into Records. It is safe for
@@ -43,6 +47,10 @@ type Converter struct {
 	// KeepQuery keeps the query string in Record.Path. Off by default: query
 	// strings carry e-mail addresses, tokens and other PII.
 	KeepQuery bool
+	// KeepPII keeps e-mail addresses, card numbers, JWTs and tokens in
+	// Record.Path and Record.UserAgent. Off by default: they are masked
+	// (package pii) before the record reaches any stage or Kafka.
+	KeepPII bool
 	// Classify sets Record.Outcome once every other field is filled; nil
 	// leaves it Unknown. The SLI package supplies it, so this package needs
 	// no knowledge of SLOs.
@@ -272,9 +280,14 @@ func (c *Converter) fillHTTP(r *record.Record, id *Identity, f *entry) {
 	}
 }
 
-// finish derives the fields that depend on the rest: service, direction,
-// peer service and outcome.
+// finish masks personal data and derives the fields that depend on the
+// rest: service, direction, peer service and outcome. The classifier sees
+// the masked path: health-check paths hold no personal data.
 func (c *Converter) finish(r *record.Record, id *Identity) {
+	if !c.KeepPII {
+		r.Path = pii.Path(r.Path, &id.masked)
+		r.UserAgent = pii.UserAgent(r.UserAgent, &id.masked)
+	}
 	cat := c.Catalog
 	switch {
 	case id.service != "":

@@ -18,6 +18,7 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies/httpcookie"
 	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/pii"
 	"github.com/meshtel/meshtel/record"
 )
 
@@ -284,6 +285,43 @@ func TestConvertTCPFullEntry(t *testing.T) {
 	}
 }
 
+// TestConvertMasksPII: paths and user agents are masked before the record
+// reaches anyone (SPEC §2), counted per kind in the stream's identity, and
+// kept as logged with KeepPII.
+func TestConvertMasksPII(t *testing.T) {
+	const (
+		card = "4111111111111111"
+		jwt  = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+	)
+	e := fullHTTPEntry()
+	e.Request.OriginalPath = "/users/jane.doe%40example.com/cards/" + card + "/reset/" + jwt
+	e.Request.UserAgent = "probe/1.0 (ops: jane.doe@example.com)"
+	for _, tt := range []struct {
+		keep          bool
+		path, ua      string
+		email, masked uint32
+	}{
+		{false, "/users/{email}/cards/{card}/reset/{jwt}", "probe/1.0 (ops: {email})", 2, 4},
+		{true, e.Request.OriginalPath, e.Request.UserAgent, 0, 0},
+	} {
+		c := &Converter{Catalog: convCatalog(t), KeepPII: tt.keep}
+		id := convIdentity
+		c.Bind(&id)
+		var r record.Record
+		c.HTTP(&r, &id, e, convStart)
+		if r.Path != tt.path || r.UserAgent != tt.ua {
+			t.Errorf("KeepPII=%v: path %q, user agent %q; want %q, %q", tt.keep, r.Path, r.UserAgent, tt.path, tt.ua)
+		}
+		var total uint32
+		for _, n := range id.masked {
+			total += n
+		}
+		if id.masked[pii.Email] != tt.email || total != tt.masked {
+			t.Errorf("KeepPII=%v: masked %v, want %d e-mails of %d masks", tt.keep, id.masked, tt.email, tt.masked)
+		}
+	}
+}
+
 // TestConvertHTTPFieldSources changes one input at a time and checks the
 // SPEC §2 field it feeds.
 func TestConvertHTTPFieldSources(t *testing.T) {
@@ -297,7 +335,7 @@ func TestConvertHTTPFieldSources(t *testing.T) {
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.OriginalPath = "" },
 			func(r *record.Record) string { return want(r.Path, "/v1/pins") }},
 		{"query kept with KeepQuery", true, nil,
-			func(r *record.Record) string { return want(r.Path, "/api/v1/pins?email=someone@example.org#frag") }},
+			func(r *record.Record) string { return want(r.Path, "/api/v1/pins?email={email}") }},
 		{"fragment alone stripped", false,
 			func(e *datav3.HTTPAccessLogEntry) { e.Request.OriginalPath = "/a#b?c" },
 			func(r *record.Record) string { return want(r.Path, "/a") }},

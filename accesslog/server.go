@@ -14,6 +14,7 @@ import (
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/meshtel/meshtel/internal/selftrace"
 	"github.com/meshtel/meshtel/outcome"
+	"github.com/meshtel/meshtel/pii"
 	"github.com/meshtel/meshtel/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -299,6 +300,7 @@ func (s *Server) handle(st *streamState, w *wireBatch) error {
 		st.id.headersCut = 0
 		s.m.limitHits.WithLabelValues("header_bytes").Add(float64(cut))
 	}
+	s.m.countMasked(&st.id.masked)
 	n = s.bindIdentity(st, n)
 	records := st.records[:n]
 	for _, stage := range s.cfg.Stages {
@@ -376,6 +378,7 @@ const (
 	MetricRecords       = "alsd_records_total"
 	MetricStreamsActive = "alsd_streams_active"
 	MetricLimitHits     = "alsd_limit_hits_total"
+	MetricPIIMasked     = "alsd_pii_masked_total"
 )
 
 type serverMetrics struct {
@@ -384,6 +387,7 @@ type serverMetrics struct {
 	limitHits     *prometheus.CounterVec
 	streamErrors  *prometheus.CounterVec
 	peersRefused  *prometheus.CounterVec
+	piiMasked     [len(pii.Counts{})]prometheus.Counter // by pii.Kind
 }
 
 // numOutcomeLabels counts outcome.Unknown (label "": no classifier ran)
@@ -410,11 +414,26 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		m.limitHits.WithLabelValues(l)
 	}
 	m.streamErrors.WithLabelValues("no_identifier")
+	masked := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricPIIMasked, Help: "Personal data masked in paths and user agents (SPEC §2), by kind."}, []string{"kind"})
+	for k := range m.piiMasked {
+		m.piiMasked[k] = masked.WithLabelValues(pii.Kind(k).String())
+	}
 	if reg != nil {
-		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors)
+		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors, masked)
 	}
 	m.peersRefused = newPeersRefused(reg)
 	return m
+}
+
+// countMasked adds c to alsd_pii_masked_total and clears it.
+func (m *serverMetrics) countMasked(c *pii.Counts) {
+	for k, n := range c {
+		if n > 0 {
+			m.piiMasked[k].Add(float64(n))
+		}
+	}
+	*c = pii.Counts{}
 }
 
 func (m *serverMetrics) count(records []record.Record) {

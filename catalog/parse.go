@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/meshtel/meshtel/pii"
 	"gopkg.in/yaml.v3"
 )
 
@@ -398,6 +399,9 @@ func (p *parser) healthCheck(f field, s *rawService) {
 		p.errorf(at, "healthcheck %q of %s must be a path without a query string (health checks match the path alone)", hc, s.owner)
 	case strings.ContainsFunc(hc, unicode.IsSpace):
 		p.errorf(at, "healthcheck %q of %s contains white space", hc, s.owner)
+	case pii.Path(hc, new(pii.Counts)) != hc:
+		// alsd compares the masked path with the health check.
+		p.errorf(at, "healthcheck %q of %s holds what alsd masks as personal data (%s); it would never match", hc, s.owner, pii.Path(hc, new(pii.Counts)))
 	default:
 		s.HealthCheck = hc
 	}

@@ -40,6 +40,7 @@ type serveConfig struct {
 	spoolMaxBytes   byteSize
 	deliveryTimeout time.Duration
 	keepQuery       bool
+	keepPII         bool
 	maxStreams      int
 	maxMessageBytes byteSize
 	maxEntries      int
@@ -66,6 +67,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.deliveryTimeout, "kafka-delivery-timeout", 500*time.Millisecond, "how long a record may wait for Kafka's acknowledgement before it is spooled; accepted records are on Kafka or in the spool within twice this")
 	fs.Var(&c.spoolMaxBytes, "spool-max-bytes", "cap of the on-disk spool; beyond it records are dropped (default 1GiB)")
 	fs.BoolVar(&c.keepQuery, "keep-query", false, "keep the query string in path (dropped by default: it carries PII)")
+	fs.BoolVar(&c.keepPII, "keep-pii", false, "keep e-mail addresses, card numbers, JWTs and tokens found in paths and user agents (masked by default)")
 	fs.IntVar(&c.maxStreams, "max-streams", 1024, "concurrent ALS streams, all connections together")
 	fs.Var(&c.maxMessageBytes, "max-message-bytes", "largest StreamAccessLogsMessage (default 4MiB)")
 	fs.IntVar(&c.maxEntries, "max-entries-per-message", 10000, "most log entries in one message")
@@ -241,7 +243,7 @@ func (p *pipeline) buildState() error {
 func (p *pipeline) buildIngest(enc record.Encoding, brokers []string) error {
 	cfg := p.cfg
 	serverCfg := accesslog.ServerConfig{
-		Converter:            &accesslog.Converter{Catalog: p.cat, KeepQuery: cfg.keepQuery, Classify: p.stages.classify},
+		Converter:            &accesslog.Converter{Catalog: p.cat, KeepQuery: cfg.keepQuery, KeepPII: cfg.keepPII, Classify: p.stages.classify},
 		Encoding:             enc,
 		Stages:               p.stagesFor(cfg.compute),
 		MaxStreams:           cfg.maxStreams,
