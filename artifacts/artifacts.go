@@ -7,7 +7,7 @@
 //
 // It decides file names and layout only; the contents come from packages
 // alerts, dashboards and envoyconfig. It never imports the ingest runtime
-// (accesslog, Kafka, gRPC).
+// (receivers, Kafka sink, gRPC; internal/archtest enforces it).
 package artifacts
 
 import (

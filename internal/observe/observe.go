@@ -1,6 +1,6 @@
 // Package observe adapts the ingest path's record.Record to the plain
 // observations the SLI engine takes. It is the one place that knows both
-// types, so that sli never imports accesslog; the all-in-one alsd and the
+// types, so that sli never imports record; the all-in-one alsd and the
 // scale-out aggregators share it and cannot disagree on what a record means.
 package observe
 
