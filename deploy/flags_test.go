@@ -112,32 +112,37 @@ type use struct {
 	env     map[string]string
 }
 
+// useOf is how container c runs alsd; configMap resolves the ConfigMap
+// keys its ALSD_* variables read.
+func useOf(where string, c corev1.Container, configMap func(name, key string) string) use {
+	u := use{where: where + "/" + c.Name, args: c.Args, env: map[string]string{}}
+	if len(c.Args) > 0 && !strings.HasPrefix(c.Args[0], "-") {
+		u.command, u.args = slices.Clone(c.Args[:1]), c.Args[1:]
+	}
+	for _, e := range c.Env {
+		if !strings.HasPrefix(e.Name, "ALSD_") {
+			continue
+		}
+		v := e.Value
+		if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
+			v = configMap(ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key)
+		}
+		u.env[e.Name] = v
+	}
+	return u
+}
+
+// uses are the manifests' and the image's ways of running alsd.
 func uses(t *testing.T) []use {
 	t.Helper()
 	objs := manifests(t)
 	literals := configLiterals(t)
-	var out []use
-	add := func(where string, c corev1.Container) {
-		u := use{where: where + "/" + c.Name, args: c.Args, env: map[string]string{}}
-		if len(c.Args) > 0 && !strings.HasPrefix(c.Args[0], "-") {
-			u.command, u.args = slices.Clone(c.Args[:1]), c.Args[1:]
-		}
-		for _, e := range c.Env {
-			if !strings.HasPrefix(e.Name, "ALSD_") {
-				continue
-			}
-			v := e.Value
-			if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
-				v = literals[ref.ConfigMapKeyRef.Name][ref.ConfigMapKeyRef.Key]
-			}
-			u.env[e.Name] = v
-		}
-		out = append(out, u)
+	configMap := func(name, key string) string { return literals[name][key] }
+	return []use{
+		useOf("StatefulSet/alsd", statefulSet(t, objs).Spec.Template.Spec.Containers[0], configMap),
+		useOf("Deployment/alsd-aggregate", aggregator(t, objs).Spec.Template.Spec.Containers[0], configMap),
+		{where: "Dockerfile ENV", env: dockerfileEnv(t)},
 	}
-	add("StatefulSet/alsd", statefulSet(t, objs).Spec.Template.Spec.Containers[0])
-	add("Deployment/alsd-aggregate", aggregator(t, objs).Spec.Template.Spec.Containers[0])
-	out = append(out, use{where: "Dockerfile ENV", env: dockerfileEnv(t)})
-	return out
 }
 
 // Every flag and ALSD_* variable the manifests and the image set is one
@@ -145,8 +150,13 @@ func uses(t *testing.T) []use {
 // boolean never swallows the next argument), and alsd accepts every
 // value: it parses them all before it reaches the final --help.
 func TestFlagsExistInAlsd(t *testing.T) {
+	checkUses(t, uses(t))
+}
+
+func checkUses(t *testing.T, uses []use) {
+	t.Helper()
 	sets := map[string]map[string]bool{}
-	for _, u := range uses(t) {
+	for _, u := range uses {
 		key := strings.Join(u.command, " ")
 		if sets[key] == nil {
 			sets[key] = flagSet(t, u.command...)
