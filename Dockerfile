@@ -20,13 +20,14 @@ RUN scripts/build-static /out/bin && mkdir -p /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/bin/alsd /out/bin/dashgen /usr/local/bin/
-# The state directory (spool, checkpoints), owned by the non-root user;
-# mount a volume here.
+# A directory the non-root user owns, for the state (spool, checkpoints):
+# the default --state-dir, ./alsd-data, lands in it; mount a volume here.
 COPY --from=build --chown=65532:65532 /out/state /var/lib/alsd
-# In a container alsd must listen beyond loopback for probes and scrapes,
-# and keep its state where the volume goes; flags override both.
-ENV ALSD_ADMIN_ADDR=:9102 \
-    ALSD_STATE_DIR=/var/lib/alsd
+WORKDIR /var/lib/alsd
+# In a container alsd must listen beyond loopback for probes and scrapes;
+# --admin-addr overrides it. (Not ALSD_STATE_DIR: `alsd report` would read
+# it as its own --state-dir.)
+ENV ALSD_ADMIN_ADDR=:9102
 USER 65532:65532
 EXPOSE 18000 9102
 ENTRYPOINT ["/usr/local/bin/alsd"]
