@@ -1,13 +1,16 @@
 // Package artifacts assembles everything `dashgen generate` writes for a
 // mesh catalog (SPEC §5): Prometheus rules and their promtool tests (per
 // service, and the pipeline's own in meshtel-pipeline.rules.yml),
-// Alertmanager routes, Grafana dashboards and provisioning, and each
-// service's Envoy access log config, as a sorted list of files with
-// deterministic contents, and writes them under an output directory.
+// Alertmanager routes, Grafana dashboards and provisioning, each
+// service's Envoy access log config, the Istio extension providers and
+// Telemetry, and the rules again as a Prometheus Operator PrometheusRule,
+// as a sorted list of files with deterministic contents, and writes them
+// under an output directory.
 //
 // It decides file names and layout only; the contents come from packages
-// alerts, dashboards and envoyconfig. It never imports the ingest runtime
-// (receivers, Kafka sink, gRPC; internal/archtest enforces it).
+// alerts, dashboards, envoyconfig, istioconfig and promoperator. It never
+// imports the ingest runtime (receivers, Kafka sink, gRPC; internal/archtest
+// enforces it).
 package artifacts
 
 import (
@@ -15,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -26,6 +30,8 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/dashboards"
 	"github.com/meshtel/meshtel/envoyconfig"
+	"github.com/meshtel/meshtel/istioconfig"
+	"github.com/meshtel/meshtel/promoperator"
 )
 
 // Directories and suffixes of the layout in SPEC §5, relative to the
@@ -38,6 +44,11 @@ const (
 	DatasourcesDir  = "grafana/provisioning/datasources"
 	ProvidersDir    = "grafana/provisioning/dashboards"
 	EnvoyDir        = "envoy"
+	IstioDir        = "istio"
+	KubernetesDir   = "kubernetes"
+
+	// PrometheusRulePath holds every rule file as one PrometheusRule.
+	PrometheusRulePath = KubernetesDir + "/prometheusrule.yaml"
 
 	rulesSuffix = ".rules.yml"
 	testSuffix  = ".test.yml"
@@ -64,6 +75,10 @@ type Config struct {
 	// AggregatorLagThreshold is MeshAggregatorLag's threshold in records;
 	// 0 means alerts.DefaultAggregatorLagThreshold.
 	AggregatorLagThreshold int64
+	// Istio says where Istio's Envoys reach alsd.
+	Istio istioconfig.Config
+	// PrometheusRule names and labels the PrometheusRule object.
+	PrometheusRule promoperator.Config
 }
 
 // File is one generated file.
@@ -142,8 +157,43 @@ func Build(cat *catalog.Catalog, cfg Config) ([]File, error) {
 	if err := add(ProvidersDir+"/meshtel.yaml", prov, err); err != nil {
 		return nil, err
 	}
+	cluster, err := clusterFiles(files, cfg)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, cluster...)
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil
+}
+
+// clusterFiles renders what a cluster applies: Istio's extension
+// providers and Telemetry, and every rule file among files (whichever
+// package made it, in path order) as one PrometheusRule.
+func clusterFiles(files []File, cfg Config) ([]File, error) {
+	providers, err := istioconfig.ExtensionProvidersFile(cfg.Istio)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", IstioDir+"/extension-providers.yaml", err)
+	}
+	telemetry, err := istioconfig.TelemetryFile(cfg.Istio)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", IstioDir+"/telemetry.yaml", err)
+	}
+	var rules []promoperator.Source
+	for _, f := range files {
+		if dir, name := path.Split(f.Path); dir == RulesDir+"/" && strings.HasSuffix(name, rulesSuffix) {
+			rules = append(rules, promoperator.Source{Path: f.Path, Data: f.Data})
+		}
+	}
+	slices.SortFunc(rules, func(a, b promoperator.Source) int { return strings.Compare(a.Path, b.Path) })
+	pr, err := promoperator.Wrap(cfg.PrometheusRule, rules)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", PrometheusRulePath, err)
+	}
+	return []File{
+		{IstioDir + "/extension-providers.yaml", providers},
+		{IstioDir + "/telemetry.yaml", telemetry},
+		{PrometheusRulePath, pr},
+	}, nil
 }
 
 // serviceFiles renders the four files of one service.

@@ -2,6 +2,7 @@ package artifacts
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -12,7 +13,12 @@ import (
 	"sync"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	amconfig "github.com/prometheus/alertmanager/config"
+	"google.golang.org/protobuf/encoding/protojson"
+	meshconfig "istio.io/api/mesh/v1alpha1"
+	telemetryv1 "istio.io/api/telemetry/v1"
+	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/examples"
@@ -103,6 +109,9 @@ func TestLayout(t *testing.T) {
 		"grafana/dashboards/cookies.json",
 		"grafana/provisioning/dashboards/meshtel.yaml",
 		"grafana/provisioning/datasources/meshtel.yaml",
+		"istio/extension-providers.yaml",
+		"istio/telemetry.yaml",
+		"kubernetes/prometheusrule.yaml",
 	} {
 		if !paths[p] {
 			t.Errorf("missing %s", p)
@@ -203,6 +212,50 @@ func TestRoutesLoadInAlertmanager(t *testing.T) {
 		return
 	}
 	t.Fatal("no routes.yml generated")
+}
+
+// The Kubernetes and Istio outputs load with their owners' Go types,
+// unknown fields rejected, and the PrometheusRule holds every rule of
+// every rule file.
+func TestClusterOutputsDecode(t *testing.T) {
+	byPath := map[string][]byte{}
+	rules := 0
+	for _, f := range build(t) {
+		byPath[f.Path] = f.Data
+		if strings.HasPrefix(f.Path, RulesDir+"/") {
+			rules += bytes.Count(f.Data, []byte("\n      - record: ")) + bytes.Count(f.Data, []byte("\n      - alert: "))
+		}
+	}
+	var pr monitoringv1.PrometheusRule
+	if err := k8syaml.UnmarshalStrict(byPath[PrometheusRulePath], &pr); err != nil {
+		t.Fatalf("%s: %v", PrometheusRulePath, err)
+	}
+	got := 0
+	for _, g := range pr.Spec.Groups {
+		got += len(g.Rules)
+	}
+	if got == 0 || got != rules {
+		t.Errorf("PrometheusRule holds %d rules, the rule files %d", got, rules)
+	}
+	j, err := k8syaml.YAMLToJSON(byPath[IstioDir+"/extension-providers.yaml"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := protojson.Unmarshal(j, &meshconfig.MeshConfig{}); err != nil {
+		t.Errorf("extension-providers.yaml: %v", err)
+	}
+	var tel struct {
+		APIVersion string          `json:"apiVersion"`
+		Kind       string          `json:"kind"`
+		Metadata   map[string]any  `json:"metadata"`
+		Spec       json.RawMessage `json:"spec"`
+	}
+	if err := k8syaml.UnmarshalStrict(byPath[IstioDir+"/telemetry.yaml"], &tel); err != nil {
+		t.Fatal(err)
+	}
+	if err := protojson.Unmarshal(tel.Spec, &telemetryv1.Telemetry{}); err != nil || tel.Kind != "Telemetry" {
+		t.Errorf("telemetry.yaml: kind %q, %v", tel.Kind, err)
+	}
 }
 
 func TestNoGeneratedSeriesWithoutGenerator(t *testing.T) {

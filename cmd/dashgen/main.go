@@ -1,6 +1,7 @@
 // Command dashgen checks mesh catalogs and generates, from one, the
-// Prometheus rules and tests, Alertmanager routes, Grafana dashboards and
-// Envoy access log configs of SPEC §5.
+// Prometheus rules and tests, Alertmanager routes, Grafana dashboards,
+// Envoy access log configs and Istio wiring of SPEC §5, and the rules as a
+// Prometheus Operator PrometheusRule.
 //
 //	dashgen check FILE…                         exit 1 on catalog mistakes
 //	dashgen generate --catalog FILE --out DIR   write every output file
@@ -20,6 +21,7 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/dashboards"
 	"github.com/meshtel/meshtel/envoyconfig"
+	"github.com/meshtel/meshtel/istioconfig"
 )
 
 // Exit codes.
@@ -100,9 +102,23 @@ func generate(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Envoy.Cluster, "als-cluster", envoyconfig.DefaultCluster, "Envoy cluster name for alsd")
 	fs.StringVar(&cfg.ALSDJob, "alsd-job", alerts.DefaultALSDJob, "Prometheus job scraping alsd (MeshTelemetryDown watches its up series)")
 	fs.Int64Var(&cfg.AggregatorLagThreshold, "aggregator-lag-threshold", alerts.DefaultAggregatorLagThreshold, "consumer lag in records above which MeshAggregatorLag fires")
+	fs.StringVar(&cfg.Istio.Service, "istio-service", istioconfig.DefaultService, "alsd's Kubernetes Service as Istio knows it (FQDN) in istio/extension-providers.yaml")
+	alsPort := fs.Uint("istio-als-port", istioconfig.DefaultALSPort, "Service port of alsd's ALS listener for Istio")
+	otlpPort := fs.Uint("istio-otlp-port", istioconfig.DefaultOTLPPort, "Service port that takes OTLP logs for Istio's envoyOtelAls provider")
+	fs.StringVar(&cfg.Istio.RootNamespace, "istio-root-namespace", istioconfig.DefaultRootNamespace, "Istio's root namespace, where istio/telemetry.yaml applies mesh-wide")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
+	for _, p := range []struct {
+		flag string
+		port uint
+	}{{"--istio-als-port", *alsPort}, {"--istio-otlp-port", *otlpPort}} {
+		if p.port == 0 || p.port > 65535 {
+			fmt.Fprintf(stderr, "dashgen generate: %s %d: want a port in 1-65535\n", p.flag, p.port)
+			return exitUsage
+		}
+	}
+	cfg.Istio.ALSPort, cfg.Istio.OTLPPort = uint32(*alsPort), uint32(*otlpPort)
 	if *catalogPath == "" || *out == "" || fs.NArg() > 0 {
 		fmt.Fprint(stderr, "dashgen generate: --catalog and --out are required, and nothing else\n"+usage)
 		return exitUsage

@@ -116,10 +116,42 @@ func TestGenerate(t *testing.T) {
 		"prometheus/rules/web.rules.yml", "prometheus/tests/cache.test.yml",
 		"prometheus/rules/meshtel-pipeline.rules.yml", "prometheus/tests/meshtel-pipeline.test.yml",
 		"alertmanager/routes.yml", "grafana/dashboards/web.json", "envoy/cache.als.yaml",
+		"istio/extension-providers.yaml", "istio/telemetry.yaml", "kubernetes/prometheusrule.yaml",
 	} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
 			t.Errorf("generate did not write %s: %v", p, err)
 		}
+	}
+}
+
+func TestGenerateIstioFlags(t *testing.T) {
+	out := t.TempDir()
+	base := []string{"generate", "--catalog", "testdata/good.yaml", "--out", out}
+	for _, bad := range [][]string{{"--istio-als-port", "0"}, {"--istio-otlp-port", "70000"}, {"--istio-service", "alsd:18000"}} {
+		if code, _, stderr := runCLI(append(base, bad...)...); code != 2 || !strings.Contains(stderr, "istio") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming the istio setting", bad, code, stderr)
+		}
+	}
+	code, _, stderr := runCLI(append(base, "--istio-service", "als.obs.svc.cluster.local", "--istio-als-port", "9000",
+		"--istio-otlp-port", "4318", "--istio-root-namespace", "mesh-root")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	providers, err := os.ReadFile(filepath.Join(out, "istio", "extension-providers.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	telemetry, err := os.ReadFile(filepath.Join(out, "istio", "telemetry.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"service: als.obs.svc.cluster.local", "port: 9000", "port: 4318"} {
+		if !strings.Contains(string(providers), want) {
+			t.Errorf("extension-providers.yaml lacks %q", want)
+		}
+	}
+	if !strings.Contains(string(telemetry), "namespace: mesh-root") {
+		t.Errorf("telemetry.yaml is not in the given root namespace:\n%s", telemetry)
 	}
 }
 
