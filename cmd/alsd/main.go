@@ -40,6 +40,9 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "help" {
+		args = []string{"--help"}
+	}
 	var err error
 	switch {
 	case len(args) > 0 && args[0] == "simulate":
@@ -59,9 +62,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fmt.Fprintf(stderr, "alsd: %v\n", err)
 	var ue usageError
 	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", commandName(args))
 		return exitUsage
 	}
 	return exitError
+}
+
+// commandName is the command args run: "alsd" or "alsd report".
+func commandName(args []string) string {
+	if len(args) > 0 {
+		switch args[0] {
+		case "simulate", "report", "aggregate":
+			return "alsd " + args[0]
+		}
+	}
+	return "alsd"
 }
 
 func isFlag(s string) bool { return len(s) > 0 && s[0] == '-' }

@@ -21,17 +21,21 @@ import (
 // (records acknowledged by Kafka per second) and alsd's CPU cost.
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("alsd simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target := fs.String("target", demoALSAddr, "alsd ALS address")
-	admin := fs.String("admin", "", "alsd admin URL ("+defaultAdminURL+"): report end-to-end records/s and CPU-seconds per million records")
-	catalogPath := fs.String("catalog", "", "mesh catalog whose services to simulate (default: a small built-in mesh)")
+	fs.SetOutput(stdout)
+	withHelp(fs, simulateHelp)
+	target := fs.String("target", demoALSAddr, "alsd's ALS listener, `host:port`")
+	admin := fs.String("admin", "", "alsd's admin `URL`, such as "+defaultAdminURL+": measure end-to-end records/s and CPU-seconds per million records")
+	catalogPath := fs.String("catalog", "", "mesh catalog `file` whose services to simulate (default: a small built-in mesh)")
 	sidecars := fs.Int("sidecars", 2, "simulated Envoys per service")
 	streams := fs.Int("streams", 2, "ALS streams (worker threads) per Envoy")
 	rate := fs.Float64("rate", 0, "entries per second in total; 0: as fast as alsd takes them")
 	batch := fs.Int("batch", 100, "entries per message")
-	total := fs.Int64("total", 0, "stop after this many entries (0: use --duration)")
+	total := fs.Int64("total", 0, "stop after this many entries; 0: send for --duration")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send when --total is 0")
 	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	var cat *catalog.Catalog
