@@ -11,7 +11,7 @@ import (
 	"unicode"
 
 	"github.com/meshtel/meshtel/pii"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Keys the catalog understands, per mapping. Anything else is a mistake.
