@@ -69,3 +69,27 @@ func TestSizeFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzByteSize: Set never panics, accepts only sizes from 0 to 4EiB, leaves
+// the value alone when it refuses, and what String prints reads back.
+func FuzzByteSize(f *testing.F) {
+	for _, s := range []string{"8KiB", "1.5GiB", "512KB", "65536", "NaN", "-1", "1KiB1", "4EiB", "0.5B", "+Inf"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := byteSize(42)
+		if err := b.Set(s); err != nil {
+			if b != 42 {
+				t.Fatalf("refused %q but set %d", s, b)
+			}
+			return
+		}
+		if b < 0 || b > maxByteSize {
+			t.Fatalf("accepted %q as %d", s, b)
+		}
+		var back byteSize
+		if err := back.Set(b.String()); err != nil || back != b {
+			t.Fatalf("%q: %d prints as %q, which reads back as %d, %v", s, b, b.String(), back, err)
+		}
+	})
+}
