@@ -78,7 +78,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{err}
+		return usageError{commandLineError{err}}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -90,7 +90,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		env := "ALSD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := getenv(env); v != "" {
 			if serr := fs.Set(f.Name, v); serr != nil {
-				err = usageError{fmt.Errorf("invalid value %q for %s: %w", v, env, serr)}
+				err = usageError{commandLineError{fmt.Errorf("invalid value %q for %s: %w", v, env, serr)}}
 			}
 		}
 	})
@@ -100,7 +100,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 // noArgs refuses positional arguments where a command takes none.
 func noArgs(fs *flag.FlagSet) error {
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return usageError{commandLineError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}}
 	}
 	return nil
 }

@@ -91,8 +91,8 @@ func checkHelp(t *testing.T, help string) {
 	}
 }
 
-// TestUsageErrors: a usage error prints one message and where the help
-// is, on stderr, and exits 2.
+// TestUsageErrors: a usage error prints one message and, when the command
+// line is at fault, where the help is, on stderr, and exits 2.
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -115,5 +115,15 @@ func TestUsageErrors(t *testing.T) {
 		if strings.Contains(stderr.String(), "Flags:") {
 			t.Errorf("%q: a usage error printed the whole help", tc.args)
 		}
+	}
+	// A catalog mistake is not the command line's: no pointer to --help.
+	bad := filepath.Join(t.TempDir(), "mesh.yaml")
+	if err := os.WriteFile(bad, []byte("privacy: {max_cookie_lifetime: 13 mo}\nservices: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--catalog", bad}, &stdout, &stderr, func(string) string { return "" })
+	if want := bad + ":1:32: max_cookie_lifetime \"13 mo\""; code != exitUsage || !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "--help") {
+		t.Errorf("bad catalog: exit %d, stderr %q; want 2 naming %s and no pointer to --help", code, stderr.String(), want)
 	}
 }

@@ -39,6 +39,15 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// commandLineError marks the usage errors of the command line itself (an
+// unknown command or flag, a bad flag value, a stray argument), after which
+// run says where the help is; a bad catalog exits 2 too, but --help would
+// not help there.
+type commandLineError struct{ err error }
+
+func (e commandLineError) Error() string { return e.err.Error() }
+func (e commandLineError) Unwrap() error { return e.err }
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) > 0 && args[0] == "help" {
 		args = []string{"--help"}
@@ -52,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case len(args) > 0 && args[0] == "aggregate":
 		err = runAggregate(ctx, args[1:], stdout, stderr, getenv)
 	case len(args) > 0 && !isFlag(args[0]):
-		err = usageError{fmt.Errorf("unknown command %q (commands: simulate, report, aggregate; or flags only to run the sink)", args[0])}
+		err = usageError{commandLineError{fmt.Errorf("unknown command %q (commands: simulate, report, aggregate; or flags only to run the sink)", args[0])}}
 	default:
 		err = runServe(ctx, args, stdout, stderr, getenv)
 	}
@@ -60,9 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "alsd: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, new(commandLineError)) {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", commandName(args))
+	}
+	if errors.As(err, new(usageError)) {
 		return exitUsage
 	}
 	return exitError

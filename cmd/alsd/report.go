@@ -40,9 +40,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	switch subject {
 	case "slo", "cookies":
 	case "":
-		return usageError{errors.New("report needs a subject: alsd report cookies|slo [flags]")}
+		return usageError{commandLineError{errors.New("report needs a subject: alsd report cookies|slo [flags]")}}
 	default:
-		return usageError{fmt.Errorf("unknown report %q (want cookies or slo)", subject)}
+		return usageError{commandLineError{fmt.Errorf("unknown report %q (want cookies or slo)", subject)}}
 	}
 	if *diff {
 		if subject != "cookies" || fs.NArg() != 2 {
