@@ -473,7 +473,7 @@ func (a *Aggregator) partitionCatalog(p int) *catalog.Catalog {
 	if n == 0 {
 		return full
 	}
-	c := &catalog.Catalog{File: full.File, Defaults: full.Defaults, Teams: full.Teams}
+	c := &catalog.Catalog{File: full.File, Defaults: full.Defaults, Pipeline: full.Pipeline, Privacy: full.Privacy, Teams: full.Teams}
 	for _, s := range full.Services {
 		if PartitionOf(s.Name, n) == p {
 			c.Services = append(c.Services, s)

@@ -29,6 +29,9 @@
 //     one under defaults, which defaults to DefaultMinBadEvents.
 //   - pipeline.team, the team paged for alsd itself, defaults to
 //     defaults.team and must be defined under teams like any other.
+//   - privacy.max_cookie_lifetime is a whole number of months ("13mo", a
+//     month being a twelfth of the Gregorian year) or a Prometheus duration
+//     ("400d", "1y", "9600h"), at least one second; default 400d.
 //   - The service name meshtel-pipeline is reserved (PipelineName).
 //   - Every service has a port, as the macros take one.
 //   - Upstreams may name a service by an alias; the catalog stores the
@@ -67,6 +70,7 @@ type Catalog struct {
 	File     string
 	Defaults Defaults
 	Pipeline Pipeline
+	Privacy  Privacy   // see CookieLifetime for the effective limit
 	Teams    []Team    // in file order
 	Services []Service // in file order; SLOs already merged over Defaults.SLOs
 

@@ -74,5 +74,8 @@ func FuzzParse(f *testing.F) {
 		if c.Pipeline.Team != "" && c.Team(c.Pipeline.Team) == nil {
 			t.Fatalf("undefined pipeline team %q accepted", c.Pipeline.Team)
 		}
+		if l := c.Privacy.MaxCookieLifetime; l.Seconds < 1 || l.Text == "" {
+			t.Fatalf("max_cookie_lifetime %+v accepted", l)
+		}
 	})
 }

@@ -22,11 +22,14 @@ func builtinSLOs() SLOs {
 }
 
 // Empty returns a catalog with no services, no teams, the built-in
-// default SLOs (availability 99.9, latency 99 under 500ms) and
-// DefaultMinBadEvents. alsd uses it when
+// default SLOs (availability 99.9, latency 99 under 500ms),
+// DefaultMinBadEvents and DefaultMaxCookieLifetime. alsd uses it when
 // run without --catalog, so every service it sees gets those objectives.
 func Empty() *Catalog {
-	c := &Catalog{Defaults: Defaults{SLOs: builtinSLOs(), Alerting: Alerting{MinBadEvents: DefaultMinBadEvents}}}
+	c := &Catalog{
+		Defaults: Defaults{SLOs: builtinSLOs(), Alerting: Alerting{MinBadEvents: DefaultMinBadEvents}},
+		Privacy:  Privacy{MaxCookieLifetime: DefaultMaxCookieLifetime},
+	}
 	c.idx = newIndex(c)
 	return c
 }

@@ -11,12 +11,12 @@ import (
 	"unicode"
 
 	"github.com/meshtel/meshtel/pii"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Keys the catalog understands, per mapping. Anything else is a mistake.
 var (
-	topKeys          = []string{"defaults", "teams", "services", "pipeline"}
+	topKeys          = []string{"defaults", "teams", "services", "pipeline", "privacy"}
 	defaultsKeys     = []string{"team", "slos", "alerting"}
 	pipelineKeys     = []string{"team"}
 	alertingKeys     = []string{"min_bad_events"}
@@ -125,6 +125,10 @@ func (p *parser) catalog(root *yaml.Node) *Catalog {
 	c.Pipeline.Team = c.Defaults.Team
 	if f, ok := top["pipeline"]; ok {
 		c.Pipeline.Team = p.pipelineTeam(f.val, c.Defaults.Team, state, teamNodes)
+	}
+	c.Privacy = Privacy{MaxCookieLifetime: DefaultMaxCookieLifetime}
+	if f, ok := top["privacy"]; ok {
+		c.Privacy = p.privacy(f.val)
 	}
 
 	f, ok := top["services"]

@@ -14,11 +14,14 @@ import (
 )
 
 // Report is the /api/cookies document (SPEC §6). Fields beyond the
-// contract's are additions: partitioned, distinct_values, category, vendor,
-// and per service malformed and overflow.
+// contract's are additions: long_lifetime_rule, partitioned, distinct_values,
+// category, vendor, and per service malformed and overflow.
 type Report struct {
-	GeneratedAt time.Time       `json:"generated_at"`
-	Services    []ServiceReport `json:"services"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// LongLifetime is the rule the long-lifetime findings applied; zero in
+	// reports saved before it was added.
+	LongLifetime LifetimeRule    `json:"long_lifetime_rule,omitzero"`
+	Services     []ServiceReport `json:"services"`
 }
 
 // ServiceReport is one service's cookies, sorted by name, domain, path.
@@ -71,9 +74,10 @@ func (inv *Inventory) Snapshot() Report {
 	inv.mu.RUnlock()
 	slices.SortFunc(svcs, func(a, b *service) int { return cmp.Compare(a.name, b.name) })
 
-	r := Report{GeneratedAt: inv.cfg.Now().UTC(), Services: make([]ServiceReport, 0, len(svcs))}
+	rule := NewLifetimeRule(inv.cfg.Catalog.CookieLifetime())
+	r := Report{GeneratedAt: inv.cfg.Now().UTC(), LongLifetime: rule, Services: make([]ServiceReport, 0, len(svcs))}
 	for _, s := range svcs {
-		var fc findingsContext
+		fc := findingsContext{maxLifetimeS: rule.MaxLifetimeS}
 		if cs := inv.cfg.Catalog.Lookup(s.name); cs != nil {
 			fc.declared, fc.domains = cs.Cookies, cs.Domains
 		}
@@ -190,7 +194,9 @@ func ReadReport(r io.Reader) (Report, error) {
 // traffic (`alsd report cookies --admin URL1,URL2`). Counts add up, times
 // widen, attributes come from the cookie set most recently, findings are
 // united; DistinctValues takes the larger estimate (sketches do not travel
-// in reports, so it is a lower bound).
+// in reports, so it is a lower bound). Instances run with different
+// privacy.max_cookie_lifetime report the strictest rule, the one the
+// united findings amount to.
 func MergeReports(reports ...Report) Report {
 	var out Report
 	svcs := map[string]*ServiceReport{}
@@ -198,6 +204,9 @@ func MergeReports(reports ...Report) Report {
 	for _, r := range reports {
 		if r.GeneratedAt.After(out.GeneratedAt) {
 			out.GeneratedAt = r.GeneratedAt
+		}
+		if l := r.LongLifetime; l.MaxLifetimeS > 0 && (out.LongLifetime.MaxLifetimeS == 0 || l.MaxLifetimeS < out.LongLifetime.MaxLifetimeS) {
+			out.LongLifetime = l
 		}
 		for _, s := range r.Services {
 			m := svcs[s.Service]

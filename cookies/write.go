@@ -46,7 +46,7 @@ func writeJSON(w io.Writer, v any) error {
 var csvHeader = []string{
 	"service", "name", "domain", "path", "sources", "secure", "http_only", "same_site", "partitioned",
 	"max_age_s", "value_classes", "distinct_values", "first_seen", "last_seen", "requests", "responses",
-	"declared", "category", "vendor", "findings",
+	"declared", "category", "vendor", "findings", "long_lifetime_rule",
 }
 
 func writeReportCSV(w io.Writer, r Report) error {
@@ -67,6 +67,7 @@ func writeReportCSV(w io.Writer, r Report) error {
 				c.FirstSeen.Format(time.RFC3339), c.LastSeen.Format(time.RFC3339),
 				strconv.FormatUint(c.Requests, 10), strconv.FormatUint(c.Responses, 10),
 				strconv.FormatBool(c.Declared), c.Category, c.Vendor, strings.Join(c.Findings, ";"),
+				r.LongLifetime.Rule,
 			}
 			for i := range row {
 				row[i] = csvSafe(row[i])
@@ -148,6 +149,9 @@ func writeReportMarkdown(w io.Writer, r Report) error {
 	}
 	ew.printf("# Cookie inventory\n\nGenerated %s: %d services, %d cookies, %d with findings. Cookie values are never recorded; \"Values\" counts what they looked like.\n",
 		r.GeneratedAt.UTC().Format(time.RFC3339), len(r.Services), cookies, flagged)
+	if l := r.LongLifetime; l.Rule != "" {
+		ew.printf("\nlong-lifetime means a lifetime %s; privacy.max\\_cookie\\_lifetime: %s.\n", l.Rule, mdCell(l.Setting))
+	}
 	for _, s := range r.Services {
 		ew.printf("\n## %s\n\n", mdCell(s.Service))
 		if len(s.Cookies) > 0 {
@@ -239,14 +243,23 @@ type ReportDiff struct {
 	Added          []CookieRef    `json:"added"`
 	Removed        []CookieRef    `json:"removed"`
 	Changed        []CookieChange `json:"changed"`
+	// LongLifetimeRule, when the two reports applied different
+	// long-lifetime rules, is that change (field "long_lifetime_rule"):
+	// findings may then change without any cookie changing.
+	LongLifetimeRule *FieldChange `json:"long_lifetime_rule,omitempty"`
 }
 
 // Empty reports whether nothing changed.
-func (d ReportDiff) Empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }
+func (d ReportDiff) Empty() bool {
+	return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 && d.LongLifetimeRule == nil
+}
 
 // Diff compares two reports (`alsd report cookies --diff OLD.json NEW.json`).
 func Diff(old, new Report) ReportDiff {
 	d := ReportDiff{OldGeneratedAt: old.GeneratedAt, NewGeneratedAt: new.GeneratedAt, Added: []CookieRef{}, Removed: []CookieRef{}, Changed: []CookieChange{}}
+	if o, n := old.LongLifetime.Rule, new.LongLifetime.Rule; o != "" && n != "" && o != n {
+		d.LongLifetimeRule = &FieldChange{Field: "long_lifetime_rule", Old: o, New: n}
+	}
 	oldIdx, newIdx := indexReport(old), indexReport(new)
 	for _, k := range sortedRefs(newIdx) {
 		n := newIdx[k]
@@ -354,6 +367,9 @@ func writeDiffCSV(w io.Writer, d ReportDiff) error {
 		_ = cw.Write(row) // the error sticks in cw.Error
 	}
 	write("change", "service", "name", "domain", "path", "field", "old", "new")
+	if r := d.LongLifetimeRule; r != nil {
+		write("rule", "", "", "", "", r.Field, r.Old, r.New)
+	}
 	for _, r := range d.Added {
 		write("added", r.Service, r.Name, r.Domain, r.Path, "findings", "", strings.Join(r.Findings, ";"))
 	}
@@ -382,6 +398,9 @@ func writeDiffMarkdown(w io.Writer, d ReportDiff) error {
 	ew.printf("# Cookie inventory changes\n\nFrom %s to %s: %d added, %d removed, %d changed.\n",
 		d.OldGeneratedAt.UTC().Format(time.RFC3339), d.NewGeneratedAt.UTC().Format(time.RFC3339),
 		len(d.Added), len(d.Removed), len(d.Changed))
+	if r := d.LongLifetimeRule; r != nil {
+		ew.printf("\nThe long-lifetime rule changed from %s to %s: long-lifetime findings may change for that reason alone.\n", r.Old, r.New)
+	}
 	section := func(title string, refs []CookieRef) {
 		if len(refs) == 0 {
 			return

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/promql/parser"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meshtel/meshtel/alerts"
 	"github.com/meshtel/meshtel/catalog"

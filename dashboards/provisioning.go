@@ -3,7 +3,7 @@ package dashboards
 import (
 	"bytes"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Provisioning defaults, overridable in ProvisioningConfig.

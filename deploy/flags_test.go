@@ -60,15 +60,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// helpLine starts one flag in the Go flag package's usage: "  -name",
+// helpLine starts one flag in alsd's help (internal/cmdhelp): "  --name",
 // then its value's name, if any.
-var helpLine = regexp.MustCompile(`(?m)^  -([a-z0-9-]+)(?: |$)`)
+var helpLine = regexp.MustCompile(`(?m)^  --([a-z0-9-]+)(?: |$)`)
 
 // flagSet returns the flags `alsd [command] --help` lists.
 func flagSet(t *testing.T, command ...string) map[string]bool {
 	t.Helper()
 	cmd := exec.Command(builtAlsd(t), append(slices.Clone(command), "--help")...)
-	var stderr bytes.Buffer
+	var stderr bytes.Buffer // help goes to stdout, errors to stderr: both are read
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("alsd %v --help: %v\n%s", command, err, stderr.Bytes())

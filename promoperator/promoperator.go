@@ -14,7 +14,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // DefaultName is the PrometheusRule's metadata.name unless Config.Name

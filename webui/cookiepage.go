@@ -42,7 +42,8 @@ type cookiesView struct {
 	Services, Findings  []string
 	Service, Finding, Q string
 	HaveDB              bool
-	Notes               []string // malformed and overflow counts
+	Notes               []string             // malformed and overflow counts
+	Rule                cookies.LifetimeRule // what long-lifetime means here
 }
 
 func (u *UI) cookiesPage(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +54,7 @@ func (u *UI) cookiesPage(w http.ResponseWriter, r *http.Request) {
 	if v.Enabled {
 		rep := u.cfg.Cookies()
 		p.Generated = rep.GeneratedAt
+		v.Rule = rep.LongLifetime
 		for _, s := range rep.Services {
 			v.Services = append(v.Services, s.Service)
 			for _, reason := range slices.Sorted(maps.Keys(s.Malformed)) {

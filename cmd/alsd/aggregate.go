@@ -26,26 +26,28 @@ type aggregateConfig struct {
 	logLevel           string
 }
 
-func aggregateFlags(stderr io.Writer) (*flag.FlagSet, *aggregateConfig) {
+// aggregateFlags defines alsd aggregate's flags; out receives --help.
+func aggregateFlags(out io.Writer) (*flag.FlagSet, *aggregateConfig) {
 	c := &aggregateConfig{}
 	fs := flag.NewFlagSet("alsd aggregate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "HTTP address for /metrics, /healthz, /readyz, /api/slo, /api/cookies")
-	fs.Var(&c.brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers, host:port (required)")
-	fs.StringVar(&c.topic, "kafka-topic", aggregate.DefaultTopic, "record topic to consume")
-	fs.StringVar(&c.stateTopic, "state-topic", aggregate.DefaultStateTopic, "compacted topic of per-partition checkpoints, created when missing")
-	fs.StringVar(&c.group, "group", aggregate.DefaultGroup, "Kafka consumer group of the aggregators")
-	fs.StringVar(&c.catalogPath, "catalog", "", "mesh catalog YAML: SLOs and health-check paths outcomes are derived with")
+	fs.SetOutput(out)
+	withHelp(fs, aggregateHelp)
+	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "`host:port` of the HTTP admin server: /metrics, /healthz, /readyz, /api/slo, /api/cookies")
+	fs.Var(&c.brokers, "kafka-brokers", "Kafka bootstrap brokers `host:port,...` (required)")
+	fs.StringVar(&c.topic, "kafka-topic", aggregate.DefaultTopic, "record `topic` to consume")
+	fs.StringVar(&c.stateTopic, "state-topic", aggregate.DefaultStateTopic, "compacted `topic` of per-partition checkpoints, created when missing")
+	fs.StringVar(&c.group, "group", aggregate.DefaultGroup, "Kafka consumer `group` of the aggregators")
+	fs.StringVar(&c.catalogPath, "catalog", "", "mesh catalog YAML `file` outcomes, SLOs and cookie rules are derived with")
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", aggregate.DefaultSessionTimeout, "how long a silent aggregator keeps its partitions before the group moves them")
 	fs.DurationVar(&c.checkpointInterval, "checkpoint-interval", aggregate.DefaultCheckpointInterval, "how often each owned partition's state is checkpointed to the state topic")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	return fs, c
 }
 
 // runAggregate is `alsd aggregate`: consume the record topic in a consumer
 // group, compute SLI and cookie state for the partitions owned, serve it.
 func runAggregate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs, cfg := aggregateFlags(stderr)
+	fs, cfg := aggregateFlags(stdout)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}

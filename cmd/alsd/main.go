@@ -39,7 +39,19 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// commandLineError marks the usage errors of the command line itself (an
+// unknown command or flag, a bad flag value, a stray argument), after which
+// run says where the help is; a bad catalog exits 2 too, but --help would
+// not help there.
+type commandLineError struct{ err error }
+
+func (e commandLineError) Error() string { return e.err.Error() }
+func (e commandLineError) Unwrap() error { return e.err }
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "help" {
+		args = []string{"--help"}
+	}
 	var err error
 	switch {
 	case len(args) > 0 && args[0] == "simulate":
@@ -49,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case len(args) > 0 && args[0] == "aggregate":
 		err = runAggregate(ctx, args[1:], stdout, stderr, getenv)
 	case len(args) > 0 && !isFlag(args[0]):
-		err = usageError{fmt.Errorf("unknown command %q (commands: simulate, report, aggregate; or flags only to run the sink)", args[0])}
+		err = usageError{commandLineError{fmt.Errorf("unknown command %q (commands: simulate, report, aggregate; or flags only to run the sink)", args[0])}}
 	default:
 		err = runServe(ctx, args, stdout, stderr, getenv)
 	}
@@ -57,11 +69,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "alsd: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, new(commandLineError)) {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", commandName(args))
+	}
+	if errors.As(err, new(usageError)) {
 		return exitUsage
 	}
 	return exitError
+}
+
+// commandName is the command args run: "alsd" or "alsd report".
+func commandName(args []string) string {
+	if len(args) > 0 {
+		switch args[0] {
+		case "simulate", "report", "aggregate":
+			return "alsd " + args[0]
+		}
+	}
+	return "alsd"
 }
 
 func isFlag(s string) bool { return len(s) > 0 && s[0] == '-' }

@@ -21,23 +21,28 @@ import (
 // of one or more running alsd instances (merged), of a state directory, or
 // (cookies --diff) the difference between two saved JSON reports.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 || isFlag(args[0]) {
-		return usageError{errors.New("report needs a subject: alsd report cookies|slo [flags]")}
-	}
-	subject := args[0]
-	if subject != "slo" && subject != "cookies" {
-		return usageError{fmt.Errorf("unknown report %q (want cookies or slo)", subject)}
+	subject := ""
+	if len(args) > 0 && !isFlag(args[0]) {
+		subject, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("alsd report "+subject, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
+	withHelp(fs, reportHelp)
 	var admins listFlag
-	fs.Var(&admins, "admin", "comma-separated admin URLs of running alsd instances, merged (default "+defaultAdminURL+")")
-	stateDir := fs.String("state-dir", "", "read a stopped alsd's --state-dir instead of asking a running one")
-	catalogPath := fs.String("catalog", "", "with --state-dir: the catalog the state was computed with")
-	format := fs.String("format", "md", "md or json; cookies also csv")
+	fs.Var(&admins, "admin", "admin `URLs` of running alsd or alsd aggregate instances, comma-separated, answers merged (without --state-dir: "+defaultAdminURL+")")
+	stateDir := fs.String("state-dir", "", "read the checkpoints in a stopped alsd's --state-dir `directory` instead of asking a running one")
+	catalogPath := fs.String("catalog", "", "with --state-dir: the catalog `file` the state was computed with")
+	format := fs.String("format", "md", "output `format`: md or json; cookies also csv")
 	diff := fs.Bool("diff", false, "cookies only: list cookies added, removed and changed between two saved JSON reports: --diff OLD.json NEW.json")
-	if err := parseFlags(fs, args[1:], getenv); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
+	}
+	switch subject {
+	case "slo", "cookies":
+	case "":
+		return usageError{commandLineError{errors.New("report needs a subject: alsd report cookies|slo [flags]")}}
+	default:
+		return usageError{commandLineError{fmt.Errorf("unknown report %q (want cookies or slo)", subject)}}
 	}
 	if *diff {
 		if subject != "cookies" || fs.NArg() != 2 {

@@ -52,37 +52,39 @@ type serveConfig struct {
 	hardening       // TLS, header cap, self-tracing: tls.go
 }
 
-func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
+// serveFlags defines the sink's flags; out receives --help.
+func serveFlags(out io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{spoolMaxBytes: 1 << 30, maxMessageBytes: 4 << 20}
 	fs := flag.NewFlagSet("alsd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.alsAddr, "als-addr", defaultALSAddr, "gRPC listen address for Envoy ALS")
-	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "HTTP address for /metrics, /healthz, /readyz, /api/slo, /api/cookies")
-	fs.Var(&c.brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers, host:port; empty: do not produce")
-	fs.StringVar(&c.topic, "kafka-topic", record.DefaultTopic, "Kafka topic for records")
-	fs.StringVar(&c.encoding, "kafka-encoding", "json", "record encoding: json or proto")
-	fs.StringVar(&c.catalogPath, "catalog", "", "mesh catalog YAML: SLOs, health checks, owners")
-	fs.StringVar(&c.cookieDB, "cookie-db", "", "cookie knowledge base CSV (Open Cookie Database layout) that labels cookies with category and vendor")
-	fs.StringVar(&c.stateDir, "state-dir", "./alsd-data", "spool of undelivered records and SLI/cookie checkpoints")
+	fs.SetOutput(out)
+	withHelp(fs, serveHelp)
+	fs.StringVar(&c.alsAddr, "als-addr", defaultALSAddr, "`host:port` to listen on for Envoy's gRPC Access Log Service")
+	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "`host:port` of the HTTP admin server: /metrics, /healthz, /readyz, /api/slo, /api/cookies, the web UI")
+	fs.Var(&c.brokers, "kafka-brokers", "Kafka bootstrap brokers `host:port,...`; empty: do not produce (SLIs and cookies are still computed)")
+	fs.StringVar(&c.topic, "kafka-topic", record.DefaultTopic, "Kafka `topic` for records")
+	fs.StringVar(&c.encoding, "kafka-encoding", "json", "record `encoding`: json or proto")
+	fs.StringVar(&c.catalogPath, "catalog", "", "mesh catalog YAML `file`: service names, SLOs, health checks, owners, cookie rules")
+	fs.StringVar(&c.cookieDB, "cookie-db", "", "cookie knowledge base CSV `file` (Open Cookie Database layout) that labels cookies with category and vendor")
+	fs.StringVar(&c.stateDir, "state-dir", "./alsd-data", "`directory` of the spool of undelivered records and the SLI/cookie checkpoints")
 	fs.DurationVar(&c.deliveryTimeout, "kafka-delivery-timeout", 500*time.Millisecond, "how long a record may wait for Kafka's acknowledgement before it is spooled; accepted records are on Kafka or in the spool within twice this")
-	fs.Var(&c.spoolMaxBytes, "spool-max-bytes", "cap of the on-disk spool; beyond it records are dropped (default 1GiB)")
+	fs.Var(&c.spoolMaxBytes, "spool-max-bytes", "cap of the on-disk spool, a `size` such as 1GiB or 500MB; beyond it records are dropped")
 	fs.BoolVar(&c.keepQuery, "keep-query", false, "keep the query string in path (dropped by default: it carries PII)")
 	fs.BoolVar(&c.keepPII, "keep-pii", false, "keep e-mail addresses, card numbers, JWTs and tokens found in paths and user agents (masked by default)")
-	fs.IntVar(&c.maxStreams, "max-streams", 1024, "concurrent ALS streams, all connections together")
-	fs.Var(&c.maxMessageBytes, "max-message-bytes", "largest StreamAccessLogsMessage (default 4MiB)")
-	fs.IntVar(&c.maxEntries, "max-entries-per-message", 10000, "most log entries in one message")
+	fs.IntVar(&c.maxStreams, "max-streams", 1024, "concurrent ALS streams, all connections together; more are refused")
+	fs.Var(&c.maxMessageBytes, "max-message-bytes", "largest StreamAccessLogsMessage (a `size`); a larger one ends its stream")
+	fs.IntVar(&c.maxEntries, "max-entries-per-message", 10000, "most log entries in one message; more end the stream")
 	fs.DurationVar(&c.idleTimeout, "stream-idle-timeout", 10*time.Minute, "close streams silent this long")
 	fs.BoolVar(&c.demo, "demo", false, "run with an embedded Kafka broker, the demo catalog and simulated Envoys, printing a live summary")
 	fs.Float64Var(&c.demoRate, "demo-rate", 2000, "entries per second the demo's simulated Envoys send; 0: none (drive the demo with alsd simulate)")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&c.compute, "compute", true, "compute SLIs and cookie inventories here; false: only ingest (ALS to Kafka) and leave them to `alsd aggregate`")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.BoolVar(&c.compute, "compute", true, "compute SLIs and cookie inventories here; false: only ingest (ALS to Kafka) and leave them to alsd aggregate")
 	c.hardening.register(fs)
 	return fs, c
 }
 
 // parseServe parses and checks the sink's command line.
-func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, record.Encoding, error) {
-	fs, cfg := serveFlags(stderr)
+func parseServe(args []string, stdout io.Writer, getenv func(string) string) (*serveConfig, record.Encoding, error) {
+	fs, cfg := serveFlags(stdout)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return nil, 0, err
 	}
@@ -105,7 +107,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 // runServe is alsd itself: build the pipeline, run its parts as actors
 // until a signal or the first failure, then drain in order.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	cfg, enc, err := parseServe(args, stderr, getenv)
+	cfg, enc, err := parseServe(args, stdout, getenv)
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/envoysim"
@@ -21,17 +23,21 @@ import (
 // (records acknowledged by Kafka per second) and alsd's CPU cost.
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("alsd simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target := fs.String("target", demoALSAddr, "alsd ALS address")
-	admin := fs.String("admin", "", "alsd admin URL ("+defaultAdminURL+"): report end-to-end records/s and CPU-seconds per million records")
-	catalogPath := fs.String("catalog", "", "mesh catalog whose services to simulate (default: a small built-in mesh)")
+	fs.SetOutput(stdout)
+	withHelp(fs, simulateHelp)
+	target := fs.String("target", demoALSAddr, "alsd's ALS listener, `host:port`")
+	admin := fs.String("admin", "", "alsd's admin `URL`, such as "+defaultAdminURL+": measure end-to-end records/s and CPU-seconds per million records")
+	catalogPath := fs.String("catalog", "", "mesh catalog `file` whose services to simulate (default: a small built-in mesh)")
 	sidecars := fs.Int("sidecars", 2, "simulated Envoys per service")
 	streams := fs.Int("streams", 2, "ALS streams (worker threads) per Envoy")
 	rate := fs.Float64("rate", 0, "entries per second in total; 0: as fast as alsd takes them")
 	batch := fs.Int("batch", 100, "entries per message")
-	total := fs.Int64("total", 0, "stop after this many entries (0: use --duration)")
+	total := fs.Int64("total", 0, "stop after this many entries; 0: send for --duration")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send when --total is 0")
 	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	var cat *catalog.Catalog
@@ -99,27 +105,39 @@ type alsdCounters struct {
 // scrape reads the two counters the benchmark needs from alsd's /metrics.
 func scrape(ctx context.Context, admin string) (alsdCounters, error) {
 	var c alsdCounters
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(admin, "/")+"/metrics", nil)
+	url := strings.TrimSuffix(admin, "/") + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return c, usageError{fmt.Errorf("--admin: %w", err)}
 	}
+	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return c, fmt.Errorf("scrape alsd metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		switch name {
-		case kafkasink.MetricKafkaProduced:
-			c.produced, _ = strconv.ParseFloat(value, 64)
-		case "process_cpu_seconds_total":
-			c.cpuSeconds, _ = strconv.ParseFloat(value, 64)
-		}
+	if resp.StatusCode != http.StatusOK {
+		return c, fmt.Errorf("scrape %s: %s", url, resp.Status)
 	}
-	return c, sc.Err()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return c, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	produced, ok := families[kafkasink.MetricKafkaProduced]
+	if !ok {
+		return c, fmt.Errorf("scrape %s: no %s; is that alsd producing to Kafka (--kafka-brokers)?", url, kafkasink.MetricKafkaProduced)
+	}
+	c.produced = counterSum(produced)
+	c.cpuSeconds = counterSum(families["process_cpu_seconds_total"])
+	return c, nil
+}
+
+// counterSum adds up the counter's series (0 for a missing family).
+func counterSum(f *dto.MetricFamily) float64 {
+	var sum float64
+	for _, m := range f.GetMetric() {
+		sum += m.GetCounter().GetValue()
+	}
+	return sum
 }

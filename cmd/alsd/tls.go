@@ -32,12 +32,12 @@ type hardening struct {
 
 func (h *hardening) register(fs *flag.FlagSet) {
 	h.maxHeaderBytes = accesslog.DefaultMaxHeaderBytes
-	fs.StringVar(&h.tlsCert, "tls-cert", "", "PEM certificate (chain) for TLS on the ALS listener; reloaded when the file changes")
-	fs.StringVar(&h.tlsKey, "tls-key", "", "PEM private key of --tls-cert; reloaded when the file changes")
-	fs.StringVar(&h.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require and verify Envoys' client certificates (mTLS); reloaded when the file changes")
-	fs.Var(&h.allowedSANs, "allowed-sans", "comma-separated client certificate SANs allowed to log (needs --tls-client-ca; may repeat): entries with :// match URI SANs, others DNS SANs; a trailing * matches any rest, a leading *. one DNS label")
-	fs.Var(&h.maxHeaderBytes, "max-header-bytes", "bytes of logged headers (request id, user agent, cookies) kept per record; the rest is cut and counted; 0: no cap (default 8KiB)")
-	fs.StringVar(&h.otlpEndpoint, "otlp-endpoint", "", "export alsd's own traces over OTLP/gRPC to this collector, host:port (plaintext) or http(s)://host:port; empty: tracing off")
+	fs.StringVar(&h.tlsCert, "tls-cert", "", "PEM certificate (chain) `file` for TLS on the ALS listener; reloaded when it changes")
+	fs.StringVar(&h.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert; reloaded when it changes")
+	fs.StringVar(&h.tlsClientCA, "tls-client-ca", "", "PEM CA bundle `file`: require and verify Envoys' client certificates (mTLS); reloaded when it changes")
+	fs.Var(&h.allowedSANs, "allowed-sans", "comma-separated client certificate `SANs` allowed to log (needs --tls-client-ca; may repeat): entries with :// match URI SANs, others DNS SANs; a trailing * matches any rest, a leading *. one DNS label")
+	fs.Var(&h.maxHeaderBytes, "max-header-bytes", "`size` of the logged headers (request id, user agent, cookies) kept per record; the rest is cut and counted; 0: no cap")
+	fs.StringVar(&h.otlpEndpoint, "otlp-endpoint", "", "export alsd's own traces over OTLP/gRPC to this collector `endpoint`, host:port (plaintext) or http(s)://host:port; empty: tracing off")
 }
 
 // validate checks what can be checked before anything starts: flag

@@ -21,6 +21,7 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/dashboards"
 	"github.com/meshtel/meshtel/envoyconfig"
+	"github.com/meshtel/meshtel/internal/cmdhelp"
 	"github.com/meshtel/meshtel/istioconfig"
 )
 
@@ -31,47 +32,62 @@ const (
 	exitUsage   = 2
 )
 
-const usage = `usage:
-  dashgen check FILE...
-  dashgen generate --catalog FILE --out DIR [flags]
-    flags: --grafana-url URL --prometheus-url URL --dashboards-path DIR
-           --als-address HOST:PORT --als-cluster NAME
-           --alsd-job JOB (default alsd) --aggregator-lag-threshold N (default 100000)
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+		return usageError(stderr, "dashgen", "no command (check or generate)")
 	}
 	switch args[0] {
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "generate":
-		return generate(args[1:], stderr)
+		return generate(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		_ = rootHelp.Write(stdout, flag.NewFlagSet("dashgen", flag.ContinueOnError))
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "dashgen: unknown command %q\n%s", args[0], usage)
-		return exitUsage
+		return usageError(stderr, "dashgen", fmt.Sprintf("unknown command %q (check or generate)", args[0]))
 	}
+}
+
+// usageError reports a usage mistake of command once, with where its help
+// is, and returns exit 2.
+func usageError(stderr io.Writer, command, msg string) int {
+	fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", command, msg, command)
+	return exitUsage
+}
+
+// parse parses a subcommand's flags; done is true when the command ends
+// here, with code: its help was printed (0) or the flags are wrong (2).
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, done bool) {
+	err := cmdhelp.Parse(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, true
+	case err != nil:
+		return usageError(stderr, fs.Name(), err.Error()), true
+	}
+	return 0, false
 }
 
 // check prints every mistake of every file as FILE:LINE:COL: message on
 // stdout. Catalog mistakes outrank I/O errors only when there are no I/O
 // errors: an unreadable file is exit 2 whatever else happened.
-func check(files []string, stdout, stderr io.Writer) int {
-	if len(files) == 0 {
-		fmt.Fprint(stderr, "dashgen check: no files\n"+usage)
-		return exitUsage
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dashgen check", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = cmdhelp.Func(fs, checkHelp)
+	if code, done := parse(fs, args, stderr); done {
+		return code
+	}
+	if fs.NArg() == 0 {
+		return usageError(stderr, fs.Name(), "no files")
 	}
 	code := exitOK
-	for _, f := range files {
+	for _, f := range fs.Args() {
 		_, err := catalog.Load(f)
 		var cerrs catalog.Errors
 		switch {
@@ -89,43 +105,41 @@ func check(files []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func generate(args []string, stderr io.Writer) int {
+func generate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dashgen generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
+	fs.Usage = cmdhelp.Func(fs, generateHelp)
 	var cfg artifacts.Config
-	catalogPath := fs.String("catalog", "", "mesh catalog YAML (required)")
-	out := fs.String("out", "", "output directory (required)")
-	fs.StringVar(&cfg.GrafanaURL, "grafana-url", artifacts.DefaultGrafanaURL, "Grafana base URL for dashboard links in alerts")
-	fs.StringVar(&cfg.Provisioning.PrometheusURL, "prometheus-url", dashboards.DefaultPrometheusURL, "URL of the provisioned Prometheus datasource")
-	fs.StringVar(&cfg.Provisioning.DashboardsPath, "dashboards-path", dashboards.DefaultDashboardsPath, "where Grafana reads DIR/grafana/dashboards")
-	fs.StringVar(&cfg.Envoy.ALSAddress, "als-address", envoyconfig.DefaultALSAddress, "alsd's ALS listener as Envoy reaches it (host:port)")
-	fs.StringVar(&cfg.Envoy.Cluster, "als-cluster", envoyconfig.DefaultCluster, "Envoy cluster name for alsd")
-	fs.StringVar(&cfg.ALSDJob, "alsd-job", alerts.DefaultALSDJob, "Prometheus job scraping alsd (MeshTelemetryDown watches its up series)")
-	fs.Int64Var(&cfg.AggregatorLagThreshold, "aggregator-lag-threshold", alerts.DefaultAggregatorLagThreshold, "consumer lag in records above which MeshAggregatorLag fires")
-	fs.StringVar(&cfg.Istio.Service, "istio-service", istioconfig.DefaultService, "alsd's Kubernetes Service as Istio knows it (FQDN) in istio/extension-providers.yaml")
-	alsPort := fs.Uint("istio-als-port", istioconfig.DefaultALSPort, "Service port of alsd's ALS listener for Istio")
-	otlpPort := fs.Uint("istio-otlp-port", istioconfig.DefaultOTLPPort, "Service port that takes OTLP logs for Istio's envoyOtelAls provider")
-	fs.StringVar(&cfg.Istio.RootNamespace, "istio-root-namespace", istioconfig.DefaultRootNamespace, "Istio's root namespace, where istio/telemetry.yaml applies mesh-wide")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	catalogPath := fs.String("catalog", "", "mesh catalog YAML `file` (required)")
+	out := fs.String("out", "", "output `directory` (required)")
+	fs.StringVar(&cfg.GrafanaURL, "grafana-url", artifacts.DefaultGrafanaURL, "Grafana base `URL` for dashboard links in alerts")
+	fs.StringVar(&cfg.Provisioning.PrometheusURL, "prometheus-url", dashboards.DefaultPrometheusURL, "`URL` of the provisioned Prometheus datasource")
+	fs.StringVar(&cfg.Provisioning.DashboardsPath, "dashboards-path", dashboards.DefaultDashboardsPath, "`directory` where Grafana reads DIR/grafana/dashboards")
+	fs.StringVar(&cfg.Envoy.ALSAddress, "als-address", envoyconfig.DefaultALSAddress, "alsd's ALS listener as Envoy reaches it, `host:port`")
+	fs.StringVar(&cfg.Envoy.Cluster, "als-cluster", envoyconfig.DefaultCluster, "Envoy cluster `name` for alsd")
+	fs.StringVar(&cfg.ALSDJob, "alsd-job", alerts.DefaultALSDJob, "Prometheus `job` scraping alsd (MeshTelemetryDown watches its up series)")
+	fs.Int64Var(&cfg.AggregatorLagThreshold, "aggregator-lag-threshold", alerts.DefaultAggregatorLagThreshold, "consumer lag in `records` above which MeshAggregatorLag fires")
+	fs.StringVar(&cfg.Istio.Service, "istio-service", istioconfig.DefaultService, "alsd's Kubernetes Service as Istio knows it (`FQDN`) in istio/extension-providers.yaml")
+	alsPort := fs.Uint("istio-als-port", istioconfig.DefaultALSPort, "Service `port` of alsd's ALS listener for Istio")
+	otlpPort := fs.Uint("istio-otlp-port", istioconfig.DefaultOTLPPort, "Service `port` that takes OTLP logs for Istio's envoyOtelAls provider")
+	fs.StringVar(&cfg.Istio.RootNamespace, "istio-root-namespace", istioconfig.DefaultRootNamespace, "Istio's root `namespace`, where istio/telemetry.yaml applies mesh-wide")
+	if code, done := parse(fs, args, stderr); done {
+		return code
 	}
 	for _, p := range []struct {
 		flag string
 		port uint
 	}{{"--istio-als-port", *alsPort}, {"--istio-otlp-port", *otlpPort}} {
 		if p.port == 0 || p.port > 65535 {
-			fmt.Fprintf(stderr, "dashgen generate: %s %d: want a port in 1-65535\n", p.flag, p.port)
-			return exitUsage
+			return usageError(stderr, fs.Name(), fmt.Sprintf("%s %d: want a port in 1-65535", p.flag, p.port))
 		}
 	}
 	cfg.Istio.ALSPort, cfg.Istio.OTLPPort = uint32(*alsPort), uint32(*otlpPort)
 	if *catalogPath == "" || *out == "" || fs.NArg() > 0 {
-		fmt.Fprint(stderr, "dashgen generate: --catalog and --out are required, and nothing else\n"+usage)
-		return exitUsage
+		return usageError(stderr, fs.Name(), "--catalog and --out are required, and nothing else")
 	}
 	if cfg.ALSDJob == "" || cfg.AggregatorLagThreshold < 1 {
-		fmt.Fprint(stderr, "dashgen generate: --alsd-job must not be empty and --aggregator-lag-threshold must be at least 1\n"+usage)
-		return exitUsage
+		return usageError(stderr, fs.Name(), "--alsd-job must not be empty and --aggregator-lag-threshold must be at least 1")
 	}
 	cat, err := catalog.Load(*catalogPath)
 	if err != nil {
