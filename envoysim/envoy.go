@@ -12,6 +12,9 @@ import (
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 )
 
 // EnvoyConfig configures an Envoy.
@@ -153,7 +156,26 @@ func (e *Envoy) SendMessage(ctx context.Context, msg *alsv3.StreamAccessLogsMess
 	return e.send(ctx, msg, false)
 }
 
-func (e *Envoy) send(ctx context.Context, msg *alsv3.StreamAccessLogsMessage, identify bool) error {
+// SendFrame sends b as a message's encoding, unchecked: for the malformed
+// and truncated messages a server must refuse. Errors are SendMessage's.
+func (e *Envoy) SendFrame(ctx context.Context, b []byte) error {
+	return e.send(ctx, frame(b), false)
+}
+
+// frame is a message's encoding, which codec sends as it is.
+type frame []byte
+
+// codec is gRPC's proto codec, except that it sends a frame as it is.
+type codec struct{ encoding.CodecV2 }
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if f, ok := v.(frame); ok {
+		return mem.BufferSlice{mem.SliceBuffer(f)}, nil
+	}
+	return c.CodecV2.Marshal(v)
+}
+
+func (e *Envoy) send(ctx context.Context, msg any, identify bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -162,13 +184,13 @@ func (e *Envoy) send(ctx context.Context, msg *alsv3.StreamAccessLogsMessage, id
 			return err
 		}
 	}
-	if identify && e.first {
-		msg.Identifier = e.id
+	if m, ok := msg.(*alsv3.StreamAccessLogsMessage); ok && identify && e.first {
+		m.Identifier = e.id
 	}
 	// Send blocks while the server does not read; ctx's end resets the
 	// stream, which unblocks it.
 	stop := context.AfterFunc(ctx, e.cancel)
-	err := e.stream.Send(msg)
+	err := e.stream.SendMsg(msg)
 	if !stop() {
 		e.Reset()
 		return ctx.Err()
@@ -190,7 +212,7 @@ func (e *Envoy) open(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(context.Background())
 	// Opening waits for a connection; ctx's end stops the wait.
 	stop := context.AfterFunc(ctx, cancel)
-	stream, err := e.client.StreamAccessLogs(sctx)
+	stream, err := e.client.StreamAccessLogs(sctx, grpc.ForceCodecV2(codec{encoding.GetCodecV2(grpcproto.Name)}))
 	if !stop() {
 		cancel()
 		return ctx.Err()

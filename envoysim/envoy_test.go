@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meshtel/meshtel/internal/poll"
 )
@@ -284,6 +285,31 @@ func TestEnvoy(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkSeen(t, s, []received{{ids: []string{"", ""}, entries: []string{"raw", "a"}, end: "OK"}})
+			},
+		},
+		{
+			name: "frames go as they are",
+			run: func(t *testing.T, s *alsServer, e *Envoy) {
+				b, err := proto.Marshal(&alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
+					HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: []*datav3.HTTPAccessLogEntry{entry("framed")}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := e.SendFrame(context.Background(), b); err != nil {
+					t.Fatal(err)
+				}
+				mustSend(t, e, "a")
+				if err := e.SendFrame(context.Background(), []byte{0xff}); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Close(); status.Code(err) != codes.Internal {
+					t.Fatalf("Close after a malformed frame = %v, want the server's Internal", err)
+				}
+				seen := s.seen()
+				if len(seen) != 1 || !equal(seen[0], received{ids: []string{"", ""}, entries: []string{"framed", "a"}, end: seen[0].end}) ||
+					!strings.Contains(seen[0].end, "Internal") {
+					t.Errorf("server saw %+v; want the framed entry, a, then a failure to decode", seen)
+				}
 			},
 		},
 		{
