@@ -56,7 +56,7 @@ func TestSoak(t *testing.T) {
 	down := min(2*time.Second, restartEvery/4).Round(time.Millisecond)
 	// Registered first, so it runs last: once everything is closed, the
 	// broker included, no goroutine of alsd's may be left.
-	t.Cleanup(func() { goleak.VerifyNone(t, leakIgnores...) })
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	broker := newSoakBroker(t)
 	tr := &kafka.Transport{}
 	h := startHarness(t, broker.b, func(_ *ServerConfig, s *kafkasink.Config) { s.Transport = tr })

@@ -161,14 +161,22 @@ func New(cfg Config) (*Sink, error) {
 		s.log.Info("spool holds undelivered records from an earlier run; replaying them alongside new ones", "bytes", b)
 	}
 	s.m.spoolBytes.Set(float64(sp.Bytes()))
+	s.w, s.transport = newWriter(cfg)
+	return s, nil
+}
+
+// newWriter returns the sink's Kafka writer and, when cfg brings no
+// transport, the one it made, which the sink closes.
+func newWriter(cfg Config) (*kafka.Writer, *kafka.Transport) {
+	var own *kafka.Transport
 	if cfg.Transport == nil {
 		// kafka-go caches metadata for 6s by default; a broker shutting
 		// down reports its partitions leaderless, and a stale cache would
 		// fail writes for that long after it is back.
-		s.transport = &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
-		cfg.Transport = s.transport
+		own = &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
+		cfg.Transport = own
 	}
-	s.w = &kafka.Writer{
+	return &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.Topic,
 		Balancer:               &kafka.Murmur2Balancer{}, // same partition for a key as the Java client
@@ -184,8 +192,7 @@ func New(cfg Config) (*Sink, error) {
 		ReadTimeout:            10 * time.Second,
 		AllowAutoTopicCreation: false,
 		Transport:              cfg.Transport,
-	}
-	return s, nil
+	}, own
 }
 
 // Submit hands a batch to the sink. It never blocks on Kafka: when the
