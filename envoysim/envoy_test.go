@@ -138,7 +138,7 @@ func (s *alsServer) waitEnded(t *testing.T, n int) {
 				ended++
 			}
 		}
-		return ended >= n, fmt.Sprintf("%+v", seen)
+		return ended >= n, fmt.Sprintf("%d of %d streams ended", ended, len(seen))
 	})
 }
 
