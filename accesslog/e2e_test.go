@@ -24,15 +24,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/internal/poll"
 	"github.com/meshtel/meshtel/kafkasink"
 	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/record"
@@ -129,13 +129,10 @@ func (h *harness) produced() float64 { return metricSum(h.reg, kafkasink.MetricK
 // empty.
 func (h *harness) waitProduced(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for h.produced() < float64(n) || h.sink.Spooled() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v of %d records produced, %d bytes still spooled", timeout, h.produced(), n, h.sink.Spooled())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.UntilState(t, timeout, fmt.Sprintf("%d records produced and an empty spool", n), func() (bool, string) {
+		produced, spooled := h.produced(), h.sink.Spooled()
+		return produced >= float64(n) && spooled == 0, fmt.Sprintf("%v records produced, %d bytes spooled", produced, spooled)
+	})
 }
 
 func testCatalog(t testing.TB) *catalog.Catalog {
@@ -157,31 +154,23 @@ services:
 	return c
 }
 
-// envoy is one simulated Envoy worker stream that numbers its entries, so
+// envoy is one Envoy worker (envoysim's) that numbers its entries, so
 // tests can tell exactly which arrived.
 type envoy struct {
-	t       *testing.T
-	name    string
-	stream  alsv3.AccessLogService_StreamAccessLogsClient
-	conn    *grpc.ClientConn
-	cluster string
-	pad     string // user agent, to make entries big
-	sent    int
-	first   bool
+	*envoysim.Envoy
+	name string
+	pad  string // user agent, to make entries big
+	sent int
 }
 
 func newEnvoy(t *testing.T, addr, name, cluster string) *envoy {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	e, err := envoysim.Dial(addr, envoysim.EnvoyConfig{NodeID: "sidecar~10.0.0.1~" + name + "~ns", Cluster: cluster})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	stream, err := alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &envoy{t: t, name: name, stream: stream, conn: conn, cluster: cluster, first: true}
+	t.Cleanup(func() { _ = e.Close() })
+	return &envoy{Envoy: e, name: name}
 }
 
 func testEntry(id string, status uint32) *datav3.HTTPAccessLogEntry {
@@ -207,23 +196,19 @@ func testEntry(id string, status uint32) *datav3.HTTPAccessLogEntry {
 	}
 }
 
-// send sends one message of n entries.
-func (e *envoy) send(n int) error {
+// entries returns the next n numbered entries.
+func (e *envoy) entries(n int) []*datav3.HTTPAccessLogEntry {
 	entries := make([]*datav3.HTTPAccessLogEntry, n)
 	for i := range entries {
 		entries[i] = testEntry(fmt.Sprintf("%s-%d", e.name, e.sent+i), 200)
 		entries[i].Request.UserAgent = e.pad
 	}
-	msg := &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
-		HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}}}
-	if e.first {
-		msg.Identifier = &alsv3.StreamAccessLogsMessage_Identifier{
-			Node:    &corev3.Node{Id: "sidecar~10.0.0.1~" + e.name + "~ns", Cluster: e.cluster},
-			LogName: "als",
-		}
-		e.first = false
-	}
-	if err := e.stream.Send(msg); err != nil {
+	return entries
+}
+
+// send sends one message of n entries.
+func (e *envoy) send(n int) error {
+	if err := e.SendHTTP(context.Background(), e.entries(n)...); err != nil {
 		return err
 	}
 	e.sent += n
@@ -231,12 +216,16 @@ func (e *envoy) send(n int) error {
 }
 
 // close half-closes the stream and returns alsd's final status.
-func (e *envoy) close() error {
-	_, err := e.stream.CloseAndRecv()
-	if err == io.EOF {
-		return nil
+func (e *envoy) close() error { return e.Close() }
+
+// closeAfter is the final status of a stream after a send that alsd
+// refuses: the send's when it found the stream already ended, Close's
+// otherwise.
+func (e *envoy) closeAfter(sendErr error) error {
+	if sendErr != nil {
+		return sendErr
 	}
-	return err
+	return e.close()
 }
 
 // checkRecords asserts every entry of every envoy is on Kafka at least
@@ -360,7 +349,10 @@ func TestStreamErrors(t *testing.T) {
 		code  codes.Code
 		limit string
 	}{
-		{"no identifier", func(e *envoy) error { e.first = false; return e.send(1) }, codes.InvalidArgument, ""},
+		{"no identifier", func(e *envoy) error {
+			return e.SendMessage(context.Background(), &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
+				HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: e.entries(1)}}})
+		}, codes.InvalidArgument, ""},
 		{"too many entries", func(e *envoy) error { return e.send(21) }, codes.InvalidArgument, "entries"},
 		{"oversized message", func(e *envoy) error { e.pad = strings.Repeat("x", 17<<10); return e.send(1) }, codes.ResourceExhausted, "message_bytes"},
 	}
@@ -371,15 +363,13 @@ func TestStreamErrors(t *testing.T) {
 			if tt.limit != "" {
 				before = testutil.ToFloat64(h.server.m.limitHits.WithLabelValues(tt.limit))
 			}
-			_ = tt.send(e)
-			err := e.close()
-			if status.Code(err) != tt.code {
+			if err := e.closeAfter(tt.send(e)); status.Code(err) != tt.code {
 				t.Fatalf("status = %v, want code %v", err, tt.code)
 			}
 			if tt.limit != "" {
 				// The client may see the status before the server's
 				// interceptor has counted it.
-				waitFor(t, 5*time.Second, fmt.Sprintf("alsd_limit_hits_total{limit=%q} = %v", tt.limit, before+1), func() bool {
+				poll.Until(t, 5*time.Second, fmt.Sprintf("alsd_limit_hits_total{limit=%q} = %v", tt.limit, before+1), func() bool {
 					return testutil.ToFloat64(h.server.m.limitHits.WithLabelValues(tt.limit)) == before+1
 				})
 			}
@@ -421,7 +411,7 @@ func TestBrokerOutage(t *testing.T) {
 	for time.Since(stopAt) < *outage {
 		send(5)
 	}
-	waitFor(t, 5*time.Second, "records spooled during the outage", func() bool { return h.sink.Spooled() > 0 })
+	poll.Until(t, 5*time.Second, "records spooled during the outage", func() bool { return h.sink.Spooled() > 0 })
 	broker.Restart(t)
 	send(20)
 	for _, e := range envoys {
@@ -440,17 +430,6 @@ func TestBrokerOutage(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestMissingTopicSpools(t *testing.T) {
 	t.Parallel()
 	broker := kafkatest.FromEnv(t, testTopic)
@@ -464,7 +443,7 @@ func TestMissingTopicSpools(t *testing.T) {
 	if err := e.send(30); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "records spooled", func() bool { return metricSum(h.reg, "alsd_spooled_total") == 30 })
+	poll.Until(t, 10*time.Second, "records spooled", func() bool { return metricSum(h.reg, "alsd_spooled_total") == 30 })
 	mu.Lock()
 	out := logs.String()
 	mu.Unlock()

@@ -7,28 +7,10 @@ import (
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
-	grpcproto "google.golang.org/grpc/encoding/proto"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
-
-// bytesCodec sends []byte as the message, as a broken Envoy might.
-type bytesCodec struct{}
-
-func (bytesCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
-}
-
-func (bytesCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return encoding.GetCodecV2(grpcproto.Name).Unmarshal(data, v)
-}
-
-func (bytesCodec) Name() string { return grpcproto.Name }
 
 // TestServerDecodesFrames: the server takes what proto.Unmarshal takes and
 // ends the stream with the status grpc-go gave for what it refuses.
@@ -51,11 +33,6 @@ func TestServerDecodesFrames(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 
 	valid := marshal(t, httpMessage(true, fullHTTPEntry(), fullHTTPEntry()))
 	// Merged into valid: an entry whose scheme is not UTF-8.
@@ -75,21 +52,14 @@ func TestServerDecodesFrames(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := srv.Accepted()
-			desc := &alsv3.AccessLogService_ServiceDesc.Streams[0]
-			stream, err := conn.NewStream(ctx, desc, "/"+alsv3.AccessLogService_ServiceDesc.ServiceName+"/"+desc.StreamName, grpc.ForceCodecV2(bytesCodec{}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := newEnvoy(t, lis.Addr().String(), "frames", "web")
+			var err error
 			for _, f := range tt.frames {
-				if err := stream.SendMsg(f); err != nil {
+				if err = e.SendFrame(ctx, f); err != nil {
 					break // the server ended the stream
 				}
 			}
-			if err := stream.CloseSend(); err != nil {
-				t.Fatal(err)
-			}
-			err = stream.RecvMsg(&alsv3.StreamAccessLogsResponse{})
-			if status.Code(err) != tt.code {
+			if err := e.closeAfter(err); status.Code(err) != tt.code {
 				t.Fatalf("status %v, want code %v", err, tt.code)
 			}
 			if got := srv.Accepted() - before; got != tt.accepted {

@@ -18,14 +18,14 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
-	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/internal/kafkatest"
 	"github.com/meshtel/meshtel/kafkasink"
 )
@@ -54,9 +54,11 @@ func TestSoak(t *testing.T) {
 	d := *soak
 	restartEvery := min(15*time.Second, d/3)
 	down := min(2*time.Second, restartEvery/4).Round(time.Millisecond)
+	// Registered first, so it runs last: once everything is closed, the
+	// broker included, no goroutine of alsd's may be left.
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	broker := newSoakBroker(t)
 	tr := &kafka.Transport{}
-	gBefore := runtime.NumGoroutine()
 	h := startHarness(t, broker.b, func(_ *ServerConfig, s *kafkasink.Config) { s.Transport = tr })
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -179,15 +181,6 @@ func TestSoak(t *testing.T) {
 	if first.rss > 0 && last.rss > first.rss*2+64<<20 {
 		t.Errorf("RSS grew from %.1f MiB to %.1f MiB", mib(first.rss), mib(last.rss))
 	}
-	// Once everything is closed, no goroutine of alsd's may be left.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > gBefore+2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > gBefore+2 {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines after shutdown, %d before start:\n%s", g, gBefore, buf[:runtime.Stack(buf, true)])
-	}
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
@@ -228,17 +221,22 @@ func (s *soakSent) total() int {
 	return t
 }
 
-// soakSender is one Envoy worker: it sends numbered entries on a stream
-// for a random while, then ends it at random: a reset (RST_STREAM), a
-// half-close, or the whole connection dropped; and opens the next.
+// soakSender is one Envoy worker (envoysim's): it sends numbered entries
+// on a stream for a random while, then ends it at random: a reset
+// (RST_STREAM), a half-close, or the whole connection dropped; and opens
+// the next.
 func soakSender(ctx context.Context, t *testing.T, addr string, worker int, sent *soakSent, resets *atomic.Int64) {
 	rng := rand.New(rand.NewPCG(uint64(worker), 7))
 	var conn *grpc.ClientConn
+	var env *envoysim.Envoy
 	defer func() {
 		if conn != nil {
+			env.Reset()
 			conn.Close()
 		}
 	}()
+	tick := time.NewTicker(soakEvery)
+	defer tick.Stop()
 	for gen := 0; ctx.Err() == nil; gen++ {
 		if conn == nil {
 			var err error
@@ -246,53 +244,38 @@ func soakSender(ctx context.Context, t *testing.T, addr string, worker int, sent
 				t.Error(err)
 				return
 			}
+			env = envoysim.NewEnvoy(conn, envoysim.EnvoyConfig{NodeID: fmt.Sprintf("sidecar~10.0.0.1~w%d~ns", worker), Cluster: "web"})
 		}
 		name := fmt.Sprintf("w%d.%d", worker, gen)
-		sctx, cancel := context.WithCancel(ctx)
-		stream, err := alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(sctx)
-		if err != nil {
-			cancel()
-			t.Errorf("open stream: %v", err)
-			return
-		}
-		life := time.Duration(300+rng.IntN(2700)) * time.Millisecond
-		end := time.Now().Add(life)
-		n := 0
-		for tick := time.NewTicker(soakEvery); time.Now().Before(end) && ctx.Err() == nil; <-tick.C {
-			msg := soakMessage(name, n, soakBatch)
-			if n == 0 {
-				msg.Identifier = &alsv3.StreamAccessLogsMessage_Identifier{
-					Node: &corev3.Node{Id: "sidecar~10.0.0.1~" + name + "~ns", Cluster: "web"}, LogName: "als"}
-			}
-			if err := stream.Send(msg); err != nil {
+		end := time.Now().Add(time.Duration(300+rng.IntN(2700)) * time.Millisecond)
+		for n := 0; time.Now().Before(end) && ctx.Err() == nil; n += soakBatch {
+			if err := env.SendHTTP(ctx, soakEntries(name, n, soakBatch)...); err != nil {
 				break
 			}
-			n += soakBatch
 			sent.add(name, soakBatch)
+			<-tick.C
 		}
 		switch rng.IntN(3) {
 		case 0: // reset
-			cancel()
+			env.Reset()
 			resets.Add(1)
 		case 1: // half-close, as a draining Envoy would
-			_, _ = stream.CloseAndRecv()
-			cancel()
-		default: // the connection goes away
+			_ = env.CloseStream()
+		default: // the connection goes away under the open stream
 			conn.Close()
+			env.Reset()
 			conn = nil
-			cancel()
 			resets.Add(1)
 		}
 	}
 }
 
-func soakMessage(stream string, from, n int) *alsv3.StreamAccessLogsMessage {
+func soakEntries(stream string, from, n int) []*datav3.HTTPAccessLogEntry {
 	entries := make([]*datav3.HTTPAccessLogEntry, n)
 	for i := range entries {
 		entries[i] = testEntry(fmt.Sprintf("%s-%d", stream, from+i), 200)
 	}
-	return &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
-		HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}}}
+	return entries
 }
 
 // checkSoakRecords checks that what is on Kafka is, per stream, its

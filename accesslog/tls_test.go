@@ -3,25 +3,16 @@ package accesslog
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,118 +30,18 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/envoysim"
+	"github.com/meshtel/meshtel/internal/poll"
+	"github.com/meshtel/meshtel/internal/testpki"
 	"github.com/meshtel/meshtel/record"
 )
 
-// testCA is a certificate authority made at test time.
-type testCA struct {
-	cert   *x509.Certificate
-	key    crypto.Signer
-	pem    []byte
-	serial atomic.Int64
-}
-
-func newTestCA(t testing.TB, name string) *testCA {
+// tlsFixture writes a loopback server certificate and key signed by ca,
+// and ca itself as client CA, into a temporary directory.
+func tlsFixture(t testing.TB, ca *testpki.CA) (cert, key, clientCA string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	ca.serial.Store(1)
-	return ca
-}
-
-// leafOpts describes a certificate to issue.
-type leafOpts struct {
-	cn      string
-	uris    []string
-	dns     []string
-	ips     []net.IP
-	expired bool
-	server  bool
-}
-
-// issue returns a PEM certificate and key signed by ca.
-func (ca *testCA) issue(t testing.TB, o leafOpts) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.serial.Add(1)),
-		Subject:      pkix.Name{CommonName: o.cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		DNSNames:     o.dns,
-		IPAddresses:  o.ips,
-	}
-	if o.server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	if o.expired {
-		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
-	}
-	for _, u := range o.uris {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, parsed)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-}
-
-func (ca *testCA) serverCert(t testing.TB) (certPEM, keyPEM []byte) {
-	return ca.issue(t, leafOpts{cn: "alsd", dns: []string{"localhost"}, ips: []net.IP{net.IPv4(127, 0, 0, 1)}, server: true})
-}
-
-func writeFile(t testing.TB, path string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// tlsFixture writes a server certificate and key signed by ca, and ca
-// itself as client CA, into a temporary directory.
-func tlsFixture(t testing.TB, ca *testCA) (cert, key, clientCA string) {
-	t.Helper()
-	dir := t.TempDir()
-	c, k := ca.serverCert(t)
-	cert, key, clientCA = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
-	writeFile(t, cert, c)
-	writeFile(t, key, k)
-	writeFile(t, clientCA, ca.pem)
-	return cert, key, clientCA
+	f := ca.WriteFiles(t, t.TempDir(), testpki.Localhost())
+	return f.Cert, f.Key, f.CA
 }
 
 // seen collects what the stages saw: service and reporter principal of
@@ -199,38 +90,29 @@ func serveTest(t *testing.T, cfg ServerConfig) (*Server, string) {
 	return srv, lis.Addr().String()
 }
 
-// mtlsClient returns client credentials trusting serverCA, presenting
-// certPEM/keyPEM when given.
-func mtlsClient(t testing.TB, serverCA *testCA, certPEM, keyPEM []byte) grpc.DialOption {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(serverCA.pem)
-	c := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
-	if certPEM != nil {
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
+// tlsDial returns gRPC transport credentials of c.
+func tlsDial(c *tls.Config) grpc.DialOption {
 	return grpc.WithTransportCredentials(credentials.NewTLS(c))
 }
 
-// sendOne opens a stream, sends one message of n entries claiming
-// cluster, half-closes and returns alsd's answer.
+// mtlsClient returns credentials trusting ca, presenting a certificate ca
+// issues for client when client is not nil.
+func mtlsClient(t testing.TB, ca *testpki.CA, client *testpki.Leaf) grpc.DialOption {
+	t.Helper()
+	return tlsDial(ca.ClientConfig(t, client))
+}
+
+// sendOne sends one message of n entries claiming cluster on a stream of
+// its own, half-closes and returns alsd's answer.
 func sendOne(t testing.TB, addr string, dial grpc.DialOption, cluster string, n int) error {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, dial)
+	e, err := envoysim.Dial(addr, envoysim.EnvoyConfig{NodeID: "sidecar~" + cluster, Cluster: cluster, DialOptions: []grpc.DialOption{dial}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer e.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(ctx)
-	if err != nil {
-		return err
-	}
 	entries := make([]*datav3.HTTPAccessLogEntry, n)
 	for i := range entries {
 		entries[i] = &datav3.HTTPAccessLogEntry{
@@ -239,15 +121,10 @@ func sendOne(t testing.TB, addr string, dial grpc.DialOption, cluster string, n 
 			Response:         &datav3.HTTPResponseProperties{ResponseCode: wrapperspb.UInt32(200)},
 		}
 	}
-	msg := &alsv3.StreamAccessLogsMessage{
-		Identifier: &alsv3.StreamAccessLogsMessage_Identifier{Node: &corev3.Node{Id: "sidecar~" + cluster, Cluster: cluster}, LogName: "als"},
-		LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}},
-	}
-	if err := stream.Send(msg); err != nil && !errors.Is(err, io.EOF) {
+	if err := e.SendHTTP(ctx, entries...); err != nil {
 		return err
 	}
-	_, err = stream.CloseAndRecv()
-	return err
+	return e.Close()
 }
 
 func refused(reg *prometheus.Registry, reason string) float64 {
@@ -269,7 +146,7 @@ func refused(reg *prometheus.Registry, reason string) float64 {
 // certificate to an mTLS listener with an allow-list.
 func TestMTLSMatrix(t *testing.T) {
 	t.Parallel()
-	ca, otherCA := newTestCA(t, "mesh CA"), newTestCA(t, "other CA")
+	ca, otherCA := testpki.NewCA(t, "mesh CA"), testpki.NewCA(t, "other CA")
 	cert, key, clientCA := tlsFixture(t, ca)
 	reg := prometheus.NewRegistry()
 	tl, err := NewTLS(TLSConfig{
@@ -284,11 +161,9 @@ func TestMTLSMatrix(t *testing.T) {
 		Converter: &Converter{}, Stages: []Stage{got.stage}, Registerer: reg, ServerOptions: tl.ServerOptions(),
 	})
 
-	client := func(o leafOpts) grpc.DialOption {
-		c, k := ca.issue(t, o)
-		return mtlsClient(t, ca, c, k)
-	}
-	otherC, otherK := otherCA.issue(t, leafOpts{cn: "web", uris: []string{"spiffe://cluster.local/ns/shop/sa/web"}})
+	client := func(l testpki.Leaf) grpc.DialOption { return mtlsClient(t, ca, &l) }
+	wrongCA := ca.ClientConfig(t, nil)
+	wrongCA.Certificates = []tls.Certificate{otherCA.Pair(t, testpki.Leaf{CommonName: "web", URIs: []string{"spiffe://cluster.local/ns/shop/sa/web"}})}
 	tests := []struct {
 		name      string
 		dial      grpc.DialOption
@@ -296,21 +171,21 @@ func TestMTLSMatrix(t *testing.T) {
 		reason    string // the refusal counted, "" when accepted
 		principal string
 	}{
-		{"no certificate", mtlsClient(t, ca, nil, nil), codes.Unavailable, "handshake", ""},
-		{"wrong CA", mtlsClient(t, ca, otherC, otherK), codes.Unavailable, "handshake", ""},
-		{"expired", client(leafOpts{cn: "old", uris: []string{"spiffe://cluster.local/ns/shop/sa/web"}, expired: true}), codes.Unavailable, "handshake", ""},
+		{"no certificate", mtlsClient(t, ca, nil), codes.Unavailable, "handshake", ""},
+		{"wrong CA", tlsDial(wrongCA), codes.Unavailable, "handshake", ""},
+		{"expired", client(testpki.Leaf{CommonName: "old", URIs: []string{"spiffe://cluster.local/ns/shop/sa/web"}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}), codes.Unavailable, "handshake", ""},
 		{"plaintext client", grpc.WithTransportCredentials(insecure.NewCredentials()), codes.Unavailable, "handshake", ""},
-		{"allowed URI, trailing * across /", client(leafOpts{cn: "checkout", uris: []string{"spiffe://cluster.local/ns/shop/sa/checkout"}}), codes.OK, "", "spiffe://cluster.local/ns/shop/sa/checkout"},
-		{"URI of another namespace", client(leafOpts{cn: "pay", uris: []string{"spiffe://cluster.local/ns/pay/sa/payments"}}), codes.PermissionDenied, "san", ""},
-		{"URI match is case-sensitive", client(leafOpts{cn: "shop", uris: []string{"spiffe://cluster.local/NS/shop/sa/web"}}), codes.PermissionDenied, "san", ""},
-		{"URI entries do not match DNS SANs", client(leafOpts{cn: "dns", dns: []string{"spiffe.cluster.local"}}), codes.PermissionDenied, "san", ""},
-		{"wildcard: one label", client(leafOpts{cn: "w", dns: []string{"web-1.mesh.example.com"}}), codes.OK, "", "web-1.mesh.example.com"},
-		{"wildcard: not two labels", client(leafOpts{cn: "w", dns: []string{"a.b.mesh.example.com"}}), codes.PermissionDenied, "san", ""},
-		{"wildcard: not zero labels", client(leafOpts{cn: "w", dns: []string{"mesh.example.com"}}), codes.PermissionDenied, "san", ""},
-		{"DNS match ignores case", client(leafOpts{cn: "i", dns: []string{"INGRESS.example.org"}}), codes.OK, "", "INGRESS.example.org"},
-		{"any SAN of the certificate may match", client(leafOpts{cn: "m", dns: []string{"x.other.org", "api.mesh.example.com"}}), codes.OK, "", "x.other.org"},
-		{"URI SAN is the principal", client(leafOpts{cn: "both", uris: []string{"spiffe://cluster.local/ns/shop/sa/cart"}, dns: []string{"cart.mesh.example.com"}}), codes.OK, "", "spiffe://cluster.local/ns/shop/sa/cart"},
-		{"no SAN at all", client(leafOpts{cn: "bare"}), codes.PermissionDenied, "san", ""},
+		{"allowed URI, trailing * across /", client(testpki.Leaf{CommonName: "checkout", URIs: []string{"spiffe://cluster.local/ns/shop/sa/checkout"}}), codes.OK, "", "spiffe://cluster.local/ns/shop/sa/checkout"},
+		{"URI of another namespace", client(testpki.Leaf{CommonName: "pay", URIs: []string{"spiffe://cluster.local/ns/pay/sa/payments"}}), codes.PermissionDenied, "san", ""},
+		{"URI match is case-sensitive", client(testpki.Leaf{CommonName: "shop", URIs: []string{"spiffe://cluster.local/NS/shop/sa/web"}}), codes.PermissionDenied, "san", ""},
+		{"URI entries do not match DNS SANs", client(testpki.Leaf{CommonName: "dns", DNSNames: []string{"spiffe.cluster.local"}}), codes.PermissionDenied, "san", ""},
+		{"wildcard: one label", client(testpki.Leaf{CommonName: "w", DNSNames: []string{"web-1.mesh.example.com"}}), codes.OK, "", "web-1.mesh.example.com"},
+		{"wildcard: not two labels", client(testpki.Leaf{CommonName: "w", DNSNames: []string{"a.b.mesh.example.com"}}), codes.PermissionDenied, "san", ""},
+		{"wildcard: not zero labels", client(testpki.Leaf{CommonName: "w", DNSNames: []string{"mesh.example.com"}}), codes.PermissionDenied, "san", ""},
+		{"DNS match ignores case", client(testpki.Leaf{CommonName: "i", DNSNames: []string{"INGRESS.example.org"}}), codes.OK, "", "INGRESS.example.org"},
+		{"any SAN of the certificate may match", client(testpki.Leaf{CommonName: "m", DNSNames: []string{"x.other.org", "api.mesh.example.com"}}), codes.OK, "", "x.other.org"},
+		{"URI SAN is the principal", client(testpki.Leaf{CommonName: "both", URIs: []string{"spiffe://cluster.local/ns/shop/sa/cart"}, DNSNames: []string{"cart.mesh.example.com"}}), codes.OK, "", "spiffe://cluster.local/ns/shop/sa/cart"},
+		{"no SAN at all", client(testpki.Leaf{CommonName: "bare"}), codes.PermissionDenied, "san", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,10 +204,7 @@ func TestMTLSMatrix(t *testing.T) {
 				if r == tt.reason {
 					want++
 				}
-				deadline := time.Now().Add(3 * time.Second)
-				for refused(reg, r) < want && time.Now().Before(deadline) {
-					time.Sleep(5 * time.Millisecond)
-				}
+				poll.Wait(3*time.Second, func() bool { return refused(reg, r) >= want })
 				if got := refused(reg, r); got != want {
 					t.Errorf("%s{reason=%q} = %v, want %v", MetricPeersRefused, r, got, want)
 				}
@@ -356,7 +228,7 @@ func TestMTLSMatrix(t *testing.T) {
 // may log, and no principal is recorded.
 func TestTLSWithoutClientCA(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t, "mesh CA")
+	ca := testpki.NewCA(t, "mesh CA")
 	cert, key, _ := tlsFixture(t, ca)
 	tl, err := NewTLS(TLSConfig{CertFile: cert, KeyFile: key})
 	if err != nil {
@@ -367,8 +239,8 @@ func TestTLSWithoutClientCA(t *testing.T) {
 	}
 	var got seen
 	_, addr := serveTest(t, ServerConfig{Converter: &Converter{}, Stages: []Stage{got.stage}, ServerOptions: tl.ServerOptions()})
-	c, k := ca.issue(t, leafOpts{cn: "web", uris: []string{"spiffe://cluster.local/ns/shop/sa/web"}})
-	for _, dial := range []grpc.DialOption{mtlsClient(t, ca, nil, nil), mtlsClient(t, ca, c, k)} {
+	web := testpki.Leaf{CommonName: "web", URIs: []string{"spiffe://cluster.local/ns/shop/sa/web"}}
+	for _, dial := range []grpc.DialOption{mtlsClient(t, ca, nil), mtlsClient(t, ca, &web)} {
 		if err := sendOne(t, addr, dial, "web", 1); err != nil {
 			t.Fatal(err)
 		}
@@ -438,14 +310,14 @@ func TestSANPatterns(t *testing.T) {
 
 func TestNewTLSErrors(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t, "mesh CA")
+	ca := testpki.NewCA(t, "mesh CA")
 	cert, key, clientCA := tlsFixture(t, ca)
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.pem")
-	writeFile(t, garbage, []byte("not a certificate\n"))
-	_, otherK := ca.serverCert(t)
+	testpki.WriteFile(t, garbage, []byte("not a certificate\n"))
+	_, otherK := ca.Issue(t, testpki.Localhost())
 	otherKey := filepath.Join(dir, "other.key")
-	writeFile(t, otherKey, otherK)
+	testpki.WriteFile(t, otherKey, otherK)
 	missing := filepath.Join(dir, "missing.pem")
 	tests := []struct {
 		name string
@@ -474,10 +346,8 @@ func TestNewTLSErrors(t *testing.T) {
 
 // servedSerial is the serial number of the certificate alsd presents to a
 // new connection; it fails when the handshake fails.
-func servedSerial(addr string, ca *testCA, client *tls.Certificate) (int64, error) {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
-	c := &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
+func servedSerial(addr string, ca *testpki.CA, client *tls.Certificate) (int64, error) {
+	c := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", NextProtos: []string{"h2"}}
 	if client != nil {
 		c.Certificates = []tls.Certificate{*client}
 	}
@@ -510,9 +380,9 @@ func TestTLSReload(t *testing.T) {
 			name: "rename",
 			setup: func(t *testing.T, dir string, cert, key, ca []byte) files {
 				f := files{filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")}
-				writeFile(t, f.cert, cert)
-				writeFile(t, f.key, key)
-				writeFile(t, f.ca, ca)
+				testpki.WriteFile(t, f.cert, cert)
+				testpki.WriteFile(t, f.key, key)
+				testpki.WriteFile(t, f.ca, ca)
 				return f
 			},
 			swap: func(t *testing.T, dir string, f files, cert, key, ca []byte) {
@@ -521,7 +391,7 @@ func TestTLSReload(t *testing.T) {
 					b    []byte
 				}{{f.key, key}, {f.cert, cert}, {f.ca, ca}} {
 					tmp := x.path + ".new"
-					writeFile(t, tmp, x.b)
+					testpki.WriteFile(t, tmp, x.b)
 					if err := os.Rename(tmp, x.path); err != nil {
 						t.Fatal(err)
 					}
@@ -532,16 +402,16 @@ func TestTLSReload(t *testing.T) {
 			name: "in-place rewrite",
 			setup: func(t *testing.T, dir string, cert, key, ca []byte) files {
 				f := files{filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")}
-				writeFile(t, f.cert, cert)
-				writeFile(t, f.key, key)
-				writeFile(t, f.ca, ca)
+				testpki.WriteFile(t, f.cert, cert)
+				testpki.WriteFile(t, f.key, key)
+				testpki.WriteFile(t, f.ca, ca)
 				return f
 			},
 			swap: func(t *testing.T, dir string, f files, cert, key, ca []byte) {
 				info, _ := os.Stat(f.cert)
-				writeFile(t, f.cert, cert)
-				writeFile(t, f.key, key)
-				writeFile(t, f.ca, ca)
+				testpki.WriteFile(t, f.cert, cert)
+				testpki.WriteFile(t, f.key, key)
+				testpki.WriteFile(t, f.ca, ca)
 				// Keep the modification time: only the contents tell.
 				for _, p := range []string{f.cert, f.key, f.ca} {
 					if err := os.Chtimes(p, info.ModTime(), info.ModTime()); err != nil {
@@ -587,9 +457,9 @@ func TestTLSReload(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			ca1, ca2 := newTestCA(t, "CA 1"), newTestCA(t, "CA 2")
-			c1, k1 := ca1.serverCert(t)
-			f := tt.setup(t, dir, c1, k1, ca1.pem)
+			ca1, ca2 := testpki.NewCA(t, "CA 1"), testpki.NewCA(t, "CA 2")
+			c1, k1 := ca1.Issue(t, testpki.Localhost())
+			f := tt.setup(t, dir, c1, k1, ca1.PEM)
 			tl, err := NewTLS(TLSConfig{CertFile: f.cert, KeyFile: f.key, ClientCAFile: f.ca, ReloadInterval: 20 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
@@ -611,9 +481,9 @@ func TestTLSReload(t *testing.T) {
 
 			// A half-done renewal, a key that does not match the new
 			// certificate: the old material stays in use.
-			c2, k2 := ca2.serverCert(t)
+			c2, k2 := ca2.Issue(t, testpki.Localhost())
 			if tt.name == "in-place rewrite" {
-				writeFile(t, f.cert, c2)
+				testpki.WriteFile(t, f.cert, c2)
 				if _, err := tl.Reload(); err == nil {
 					t.Error("Reload took a certificate without its key")
 				}
@@ -622,18 +492,11 @@ func TestTLSReload(t *testing.T) {
 				}
 			}
 
-			tt.swap(t, dir, f, c2, k2, ca2.pem)
-			deadline := time.Now().Add(10 * time.Second)
-			for {
+			tt.swap(t, dir, f, c2, k2, ca2.PEM)
+			poll.UntilState(t, 10*time.Second, "the new files in use", func() (bool, string) {
 				got, err := servedSerial(addr, ca2, &cl2)
-				if err == nil && got != first {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("new files not in use after 10s: serial %d, err %v", got, err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return err == nil && got != first, fmt.Sprintf("serial %d, err %v", got, err)
+			})
 			if _, err := servedSerial(addr, ca2, &cl1); err == nil {
 				t.Error("a client of the replaced CA 1 is still accepted")
 			}
@@ -647,19 +510,14 @@ func k8sVersion(t *testing.T, dir, name string, cert, key, ca []byte) {
 	if err := os.Mkdir(d, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(d, "tls.crt"), cert)
-	writeFile(t, filepath.Join(d, "tls.key"), key)
-	writeFile(t, filepath.Join(d, "ca.crt"), ca)
+	testpki.WriteFile(t, filepath.Join(d, "tls.crt"), cert)
+	testpki.WriteFile(t, filepath.Join(d, "tls.key"), key)
+	testpki.WriteFile(t, filepath.Join(d, "ca.crt"), ca)
 }
 
-func clientPair(t *testing.T, ca *testCA) tls.Certificate {
+func clientPair(t *testing.T, ca *testpki.CA) tls.Certificate {
 	t.Helper()
-	c, k := ca.issue(t, leafOpts{cn: "envoy", uris: []string{"spiffe://cluster.local/ns/shop/sa/web"}})
-	pair, err := tls.X509KeyPair(c, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair
+	return ca.Pair(t, testpki.Leaf{CommonName: "envoy", URIs: []string{"spiffe://cluster.local/ns/shop/sa/web"}})
 }
 
 // TestIdentityBinding: a service whose catalog entry lists spiffe
@@ -681,7 +539,7 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t, "mesh CA")
+	ca := testpki.NewCA(t, "mesh CA")
 	cert, key, clientCA := tlsFixture(t, ca)
 	reg := prometheus.NewRegistry()
 	tl, err := NewTLS(TLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: clientCA, Registerer: reg})
@@ -691,8 +549,7 @@ services:
 	var got seen
 	_, addr := serveTest(t, ServerConfig{Converter: &Converter{Catalog: cat}, Stages: []Stage{got.stage}, Registerer: reg, ServerOptions: tl.ServerOptions()})
 	envoy := func(id string) grpc.DialOption {
-		c, k := ca.issue(t, leafOpts{cn: "envoy", uris: []string{id}})
-		return mtlsClient(t, ca, c, k)
+		return mtlsClient(t, ca, &testpki.Leaf{CommonName: "envoy", URIs: []string{id}})
 	}
 	checkout := envoy("spiffe://cluster.local/ns/shop/sa/checkout")
 	canary := envoy("spiffe://cluster.local/ns/pay/sa/payments-canary")
@@ -817,16 +674,14 @@ func TestIdentityBindingNeedsMTLS(t *testing.T) {
 // alsd never resumes.
 func TestNoSessionResumption(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t, "mesh CA")
+	ca := testpki.NewCA(t, "mesh CA")
 	cert, key, clientCA := tlsFixture(t, ca)
 	tl, err := NewTLS(TLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: clientCA})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, addr := serveTest(t, ServerConfig{Converter: &Converter{}, ServerOptions: tl.ServerOptions()})
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
-	c := &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"},
+	c := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", NextProtos: []string{"h2"},
 		Certificates: []tls.Certificate{clientPair(t, ca)}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	for i := range 2 {
 		conn, err := tls.Dial("tcp", addr, c)
@@ -848,7 +703,7 @@ func TestNoSessionResumption(t *testing.T) {
 // taken again once it is back.
 func TestTLSReloadUnreadable(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t, "mesh CA")
+	ca := testpki.NewCA(t, "mesh CA")
 	cert, key, _ := tlsFixture(t, ca)
 	var logs bytes.Buffer
 	var mu sync.Mutex
@@ -878,9 +733,9 @@ func TestTLSReloadUnreadable(t *testing.T) {
 	if warnings != 1 {
 		t.Errorf("%d warnings for one unreadable file, want 1:\n%s", warnings, logs.String())
 	}
-	c2, k2 := ca.serverCert(t)
-	writeFile(t, cert, c2)
-	writeFile(t, key, k2)
+	c2, k2 := ca.Issue(t, testpki.Localhost())
+	testpki.WriteFile(t, cert, c2)
+	testpki.WriteFile(t, key, k2)
 	if changed, err := tl.Reload(); !changed || err != nil {
 		t.Fatalf("Reload with new files: changed %v, err %v", changed, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/internal/poll"
 	"github.com/meshtel/meshtel/internal/selftrace"
 	"github.com/meshtel/meshtel/kafkasink"
 )
@@ -47,17 +48,15 @@ func TestTracing(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := newEnvoy(t, h.addr, "big", "web")
-	_ = bad.send(21)
-	if err := bad.close(); status.Code(err) != codes.InvalidArgument {
+	if err := bad.closeAfter(bad.send(21)); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("oversized batch: %v", err)
 	}
 	h.waitProduced(t, 25, 30*time.Second)
 	// The produce span ends just after the acknowledgement is counted.
 	var batches, produces []tracetest.SpanStub
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		batches, produces = nil, nil
-		var produced int64
+	var produced int64
+	poll.Wait(5*time.Second, func() bool {
+		batches, produces, produced = nil, nil, 0
 		for _, s := range exp.GetSpans() {
 			switch s.Name {
 			case selftrace.SpanBatch:
@@ -69,13 +68,10 @@ func TestTracing(t *testing.T) {
 				}
 			}
 		}
-		if produced >= 25 || time.Now().After(deadline) {
-			if produced != 25 {
-				t.Errorf("acked produce spans carry %d records, want 25", produced)
-			}
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+		return produced >= 25
+	})
+	if produced != 25 {
+		t.Errorf("acked produce spans carry %d records, want 25", produced)
 	}
 
 	if len(batches) != 3 {

@@ -28,6 +28,7 @@ import (
 	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/internal/kafkatest"
 	"github.com/meshtel/meshtel/internal/observe"
+	"github.com/meshtel/meshtel/internal/poll"
 	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
@@ -98,6 +99,10 @@ func startMember(t *testing.T, addr string, cat *catalog.Catalog, interval time.
 	t.Helper()
 	ks := &killSwitch{}
 	reg := prometheus.NewRegistry()
+	tr := &kafka.Transport{Dial: ks.dial}
+	// Registered before the member's cleanup, so it runs after: the
+	// transport's connections outlive the writer that used them.
+	t.Cleanup(tr.CloseIdleConnections)
 	a, err := New(Config{
 		Brokers:            []string{addr},
 		Topic:              testTopic,
@@ -106,7 +111,7 @@ func startMember(t *testing.T, addr string, cat *catalog.Catalog, interval time.
 		CheckpointInterval: interval,
 		Catalog:            cat,
 		Dialer:             &kafka.Dialer{Timeout: 5 * time.Second, DialFunc: ks.dial},
-		Transport:          &kafka.Transport{Dial: ks.dial},
+		Transport:          tr,
 		Registerer:         reg,
 		Now:                func() time.Time { return now },
 		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -120,12 +125,9 @@ func startMember(t *testing.T, addr string, cat *catalog.Catalog, interval time.
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &member{Aggregator: a, ks: ks, cancel: cancel, done: make(chan error, 1), reg: reg}
 	go func() { m.done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		if !a.crashed.Load() {
-			cancel()
-			<-m.done
-		}
-	})
+	// Close waits for Run to return, crashed or not, whoever took its
+	// result from done.
+	t.Cleanup(func() { _ = a.Close() })
 	return m
 }
 
@@ -216,6 +218,7 @@ func produceOne(addr string, recs []*record.Record) error {
 		BatchTimeout: 5 * time.Millisecond,
 		Transport:    &kafka.Transport{},
 	}
+	defer w.Transport.(*kafka.Transport).CloseIdleConnections()
 	defer w.Close()
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
@@ -322,27 +325,11 @@ func jsonOf(t *testing.T, v any) string {
 	return string(b)
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s (last: %s)", what, timeout, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // waitOwners waits until ms are ready and own every partition between
 // them, each exactly once.
 func waitOwners(t *testing.T, timeout time.Duration, ms ...*member) {
 	t.Helper()
-	waitFor(t, timeout, "partitions owned once each", func() (bool, string) {
+	poll.UntilState(t, timeout, "partitions owned once each", func() (bool, string) {
 		var all []int
 		var state []string
 		ready := true
@@ -364,7 +351,7 @@ func waitOwners(t *testing.T, timeout time.Duration, ms ...*member) {
 func waitTotals(t *testing.T, timeout time.Duration, ref *reference, ms ...*member) {
 	t.Helper()
 	want := jsonOf(t, ref.truth)
-	waitFor(t, timeout, "per-service totals reach the ground truth", func() (bool, string) {
+	poll.UntilState(t, timeout, "per-service totals reach the ground truth", func() (bool, string) {
 		got := jsonOf(t, availability(mergedSLO(t, ms...)))
 		return got == want, got
 	})
@@ -464,7 +451,7 @@ func testRebalanceAndCrash(t *testing.T, midStream bool) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a wrote no checkpoint after the second batch")
 	}
-	waitFor(t, 5*time.Second, "a stopped", func() (bool, string) {
+	poll.UntilState(t, 5*time.Second, "a stopped", func() (bool, string) {
 		select {
 		case err := <-a.done:
 			return err == nil, fmt.Sprint(err)
@@ -605,7 +592,7 @@ func TestWaitsForTopic(t *testing.T) {
 	t.Parallel()
 	b := kafkatest.FromEnv(t)
 	m := startMember(t, b.Addr, testCatalog(t), time.Second, nil)
-	waitFor(t, 10*time.Second, "not ready, waiting for the topic", func() (bool, string) {
+	poll.UntilState(t, 10*time.Second, "not ready, waiting for the topic", func() (bool, string) {
 		ok, text := m.Ready()
 		return !ok && strings.Contains(text, "waiting for kafka") && strings.Contains(text, testTopic), text
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/internal/poll"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -490,13 +491,9 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- inv.Run(ctx) }()
 	observe(inv, "s", "", t0, "", "a=1")
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(inv.metrics.cookies.WithLabelValues("s", FindingMissingSecure)) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("gauges never refreshed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, "the gauges refreshed", func() bool {
+		return testutil.ToFloat64(inv.metrics.cookies.WithLabelValues("s", FindingMissingSecure)) == 1
+	})
 	observe(inv, "s", "", t0, "", "b=1")
 	cancel()
 	if err := <-done; err != nil {
@@ -519,15 +516,11 @@ func TestCloseStopsRun(t *testing.T) {
 	inv := newTestInventory(t, Config{StateDir: dir})
 	done := make(chan error, 1)
 	go func() { done <- inv.Run(context.Background()) }()
-	for {
+	poll.Until(t, 5*time.Second, "Run to start", func() bool {
 		inv.runMu.Lock()
-		started := inv.runDone != nil
-		inv.runMu.Unlock()
-		if started {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer inv.runMu.Unlock()
+		return inv.runDone != nil
+	})
 	observe(inv, "s", "", t0, "", "a=1")
 	if err := inv.Close(); err != nil {
 		t.Fatal(err)

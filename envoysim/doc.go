@@ -1,9 +1,15 @@
-// Package envoysim speaks Envoy's gRPC Access Log Service like a fleet of
-// Envoy sidecars: one stream per (Envoy, worker thread), the identifier on a
-// stream's first message only, batches of HTTP or TCP entries with realistic
-// status, flag, gRPC status, latency and cookie mixes, and never a read of
-// the server's responses. It is alsd's load generator (`alsd simulate`), the
-// demo's traffic and the fake Envoy of the tests.
+// Package envoysim speaks Envoy's gRPC Access Log Service as Envoy does.
+//
+// Envoy is one Envoy worker's access logger: one stream at a time, the
+// identifier on a stream's first message only, a new stream after the
+// server ends one, and no read of the server's responses except the final
+// status when it closes a stream. It is the one fake Envoy of the tests.
+//
+// Simulator drives a fleet of them like Envoy sidecars: one Envoy per
+// (sidecar, worker thread), batches of HTTP or TCP entries with realistic
+// status, flag, gRPC status, latency and cookie mixes. It is alsd's load
+// generator (`alsd simulate`) and the demo's traffic; Generator makes its
+// entries one at a time, for benchmarks.
 //
 // It imports nothing of alsd: only the Envoy protos, gRPC and the catalog.
 package envoysim

@@ -15,7 +15,6 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
-	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -151,7 +150,6 @@ func (s *Simulator) Run(ctx context.Context) (Stats, error) {
 		return Stats{}, fmt.Errorf("simulator: dial %s: %w", s.cfg.Target, err)
 	}
 	defer conn.Close()
-	client := alsv3.NewAccessLogServiceClient(conn)
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -166,7 +164,7 @@ func (s *Simulator) Run(ctx context.Context) (Stats, error) {
 				rng := rand.New(rand.NewPCG(s.cfg.Seed, uint64(i)))
 				go func(svc *simService, sidecar, stream int) {
 					defer wg.Done()
-					if err := s.stream(ctx, client, svc, sidecar, rng, float64(n)); err != nil {
+					if err := s.stream(ctx, conn, svc, sidecar, rng, float64(n)); err != nil {
 						errc <- err
 						cancel()
 					}
@@ -181,19 +179,13 @@ func (s *Simulator) Run(ctx context.Context) (Stats, error) {
 	return stats, <-errc
 }
 
-func (s *Simulator) stream(ctx context.Context, client alsv3.AccessLogServiceClient, svc *simService, sidecar int, rng *rand.Rand, streams float64) error {
-	stream, err := client.StreamAccessLogs(ctx)
-	if err != nil {
-		return fmt.Errorf("simulator: open stream: %w", err)
-	}
+func (s *Simulator) stream(ctx context.Context, conn *grpc.ClientConn, svc *simService, sidecar int, rng *rand.Rand, streams float64) error {
 	ip := fmt.Sprintf("10.%d.%d.%d", rng.IntN(250)+1, rng.IntN(250)+1, sidecar+1)
-	id := &alsv3.StreamAccessLogsMessage_Identifier{
-		Node: &corev3.Node{
-			Id:      fmt.Sprintf("sidecar~%s~%s-%x~mesh.svc.cluster.local", ip, strings.ReplaceAll(svc.name, "_", "-"), rng.Uint32()),
-			Cluster: svc.cluster,
-		},
+	envoy := NewEnvoy(conn, EnvoyConfig{
+		NodeID:  fmt.Sprintf("sidecar~%s~%s-%x~mesh.svc.cluster.local", ip, strings.ReplaceAll(svc.name, "_", "-"), rng.Uint32()),
+		Cluster: svc.cluster,
 		LogName: "als",
-	}
+	})
 	gen := &entryGen{svc: svc, rng: rng, ip: ip, services: s.services}
 	// Entries are generated once into a pool and re-sent with fresh
 	// timestamps, so the generator stays cheap next to what it measures.
@@ -212,54 +204,35 @@ func (s *Simulator) stream(ctx context.Context, client alsv3.AccessLogServiceCli
 		interval = time.Duration(float64(time.Second) * float64(s.cfg.BatchSize) * streams / s.cfg.Rate)
 	}
 	next := time.Now()
-	first := true
-	for pos := 0; ; {
-		if ctx.Err() != nil {
+	for pos := 0; ctx.Err() == nil; {
+		batch := s.take()
+		if batch == 0 {
 			break
 		}
-		batch := int64(s.cfg.BatchSize)
-		if s.cfg.Total > 0 {
-			left := s.cfg.Total - s.sent.Add(batch) + batch
-			if left <= 0 {
-				s.sent.Add(-batch)
-				break
-			}
-			if left < batch {
-				s.sent.Add(left - batch)
-				batch = left
-			}
-		} else {
-			s.sent.Add(batch)
-		}
 		now := timestamppb.Now()
-		msg := &alsv3.StreamAccessLogsMessage{}
-		if first {
-			msg.Identifier = id
-			first = false
-		}
+		var err error
 		if svc.tcp {
 			entries := make([]*datav3.TCPAccessLogEntry, batch)
 			for i := range entries {
 				entries[i] = tcpPool[(pos+i)%pool]
 				entries[i].CommonProperties.StartTime = now
 			}
-			msg.LogEntries = &alsv3.StreamAccessLogsMessage_TcpLogs{TcpLogs: &alsv3.StreamAccessLogsMessage_TCPAccessLogEntries{LogEntry: entries}}
+			err = envoy.SendTCP(ctx, entries...)
 		} else {
 			entries := make([]*datav3.HTTPAccessLogEntry, batch)
 			for i := range entries {
 				entries[i] = httpPool[(pos+i)%pool]
 				entries[i].CommonProperties.StartTime = now
 			}
-			msg.LogEntries = &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}}
+			err = envoy.SendHTTP(ctx, entries...)
 		}
 		pos += int(batch)
-		if err := stream.Send(msg); err != nil {
+		if err != nil {
 			s.sent.Add(-batch)
 			if ctx.Err() != nil {
 				break
 			}
-			_, rerr := stream.CloseAndRecv()
-			return fmt.Errorf("simulator: send: %w", errors.Join(err, rerr))
+			return fmt.Errorf("simulator: send: %w", err)
 		}
 		s.msgs.Add(1)
 		if interval > 0 {
@@ -272,16 +245,36 @@ func (s *Simulator) stream(ctx context.Context, client alsv3.AccessLogServiceCli
 			}
 		}
 	}
-	// Like Envoy, the simulator never reads a response; half-closing tells
-	// alsd the stream is done.
-	if err := stream.CloseSend(); err != nil {
+	if ctx.Err() != nil {
+		envoy.Reset()
 		return nil
 	}
-	_, err = stream.CloseAndRecv()
-	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+	// Like Envoy, the simulator never reads a response; half-closing tells
+	// alsd the stream is done.
+	if err := envoy.CloseStream(); err != nil {
 		return fmt.Errorf("simulator: close stream: %w", err)
 	}
 	return nil
+}
+
+// take reserves the next batch of entries against Total: BatchSize, fewer
+// at the end, 0 when Total is reached.
+func (s *Simulator) take() int64 {
+	batch := int64(s.cfg.BatchSize)
+	if s.cfg.Total <= 0 {
+		s.sent.Add(batch)
+		return batch
+	}
+	left := s.cfg.Total - s.sent.Add(batch) + batch
+	if left <= 0 {
+		s.sent.Add(-batch)
+		return 0
+	}
+	if left < batch {
+		s.sent.Add(left - batch)
+		batch = left
+	}
+	return batch
 }
 
 // entryGen builds plausible entries for one sidecar of one service.

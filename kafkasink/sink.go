@@ -74,14 +74,17 @@ type Config struct {
 // at-least-once: a produce that times out may still land, and is then
 // replayed too.
 type Sink struct {
-	cfg     Config
-	log     *slog.Logger
-	w       *kafka.Writer
-	spool   *spool.Spool
-	m       *sinkMetrics
-	tracer  trace.Tracer
-	queue   chan *sinkBatch
-	closing atomic.Bool
+	cfg Config
+	log *slog.Logger
+	w   *kafka.Writer
+	// transport is the sink's own, closed with it; nil when the config
+	// brought one, which is the caller's to close.
+	transport *kafka.Transport
+	spool     *spool.Spool
+	m         *sinkMetrics
+	tracer    trace.Tracer
+	queue     chan *sinkBatch
+	closing   atomic.Bool
 	// failing is set when a produce fails and cleared by the next one that
 	// succeeds: meanwhile new messages go straight to the spool rather than
 	// each waiting out a delivery timeout.
@@ -158,13 +161,22 @@ func New(cfg Config) (*Sink, error) {
 		s.log.Info("spool holds undelivered records from an earlier run; replaying them alongside new ones", "bytes", b)
 	}
 	s.m.spoolBytes.Set(float64(sp.Bytes()))
+	s.w, s.transport = newWriter(cfg)
+	return s, nil
+}
+
+// newWriter returns the sink's Kafka writer and, when cfg brings no
+// transport, the one it made, which the sink closes.
+func newWriter(cfg Config) (*kafka.Writer, *kafka.Transport) {
+	var own *kafka.Transport
 	if cfg.Transport == nil {
 		// kafka-go caches metadata for 6s by default; a broker shutting
 		// down reports its partitions leaderless, and a stale cache would
 		// fail writes for that long after it is back.
-		cfg.Transport = &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
+		own = &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
+		cfg.Transport = own
 	}
-	s.w = &kafka.Writer{
+	return &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.Topic,
 		Balancer:               &kafka.Murmur2Balancer{}, // same partition for a key as the Java client
@@ -180,8 +192,7 @@ func New(cfg Config) (*Sink, error) {
 		ReadTimeout:            10 * time.Second,
 		AllowAutoTopicCreation: false,
 		Transport:              cfg.Transport,
-	}
-	return s, nil
+	}, own
 }
 
 // Submit hands a batch to the sink. It never blocks on Kafka: when the
@@ -276,6 +287,11 @@ func (s *Sink) close() error {
 		}
 		if werr := s.w.Close(); werr != nil {
 			s.log.Warn("closing kafka writer", "err", werr)
+		}
+		if s.transport != nil {
+			// The writer leaves its transport's connections and their
+			// goroutines open.
+			s.transport.CloseIdleConnections()
 		}
 		err = s.spool.Close()
 		s.m.spoolBytes.Set(float64(s.spool.Bytes()))

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshtel/meshtel/internal/poll"
 )
 
 // mixed feeds a varied stream: several services and routes, errors, slow
@@ -241,16 +243,10 @@ func TestRunCheckpoints(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if st, err := ReadState(dir); err == nil && len(st.Services) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no periodic checkpoint within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, "a periodic checkpoint", func() bool {
+		st, err := ReadState(dir)
+		return err == nil && len(st.Services) > 0
+	})
 	// What arrives after the last periodic checkpoint is saved on exit.
 	tr.Observe(&Observation{Time: start, Service: "late", Status: 200, GRPCStatus: -1})
 	cancel()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/meshtel/meshtel/internal/poll"
 )
 
 // TestBrowser loads the pages in headless Chromium, at a laptop's and a
@@ -218,8 +221,18 @@ func TestBrowserDemo(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("alsd --demo did not log its admin address")
 	}
-	// Let the simulated Envoys send for a while, and Run sample twice.
-	time.Sleep(25 * time.Second)
+	// The simulated Envoys have sent for a while once Run has sampled the
+	// budget twice (the detail page draws its chart) and the e-mail cookie
+	// is in the inventory.
+	poll.UntilState(t, 90*time.Second, "two budget samples and the user_email cookie", func() (bool, string) {
+		if page := getPage(base + "/slo/my_website"); page == "" || strings.Contains(page, "Collecting: alsd samples the budget") {
+			return false, "fewer than two budget samples"
+		}
+		if !strings.Contains(getPage(base+"/cookies"), `data-name="user_email"`) {
+			return false, "no user_email cookie in the inventory"
+		}
+		return true, ""
+	})
 
 	var doms []string
 	for _, p := range []struct{ name, path string }{{"overview", "/"}, {"slo-my_website", "/slo/my_website"}, {"cookies", "/cookies"}} {
@@ -261,4 +274,18 @@ func TestBrowserDemo(t *testing.T) {
 	if !pii {
 		t.Error("the simulator's user_email cookie does not show the pii-value badge")
 	}
+}
+
+// getPage returns the body of a 200 answer to a GET of url, "" otherwise.
+func getPage(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(b)
 }

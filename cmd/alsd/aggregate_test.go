@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/internal/poll"
 	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
@@ -169,11 +170,7 @@ func httpStatus(url string) int {
 
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool, log interface{ String() string }) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; log:\n%s", what, timeout, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !poll.Wait(timeout, cond) {
+		t.Fatalf("%s: not within %s; log:\n%s", what, timeout, log.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,13 +22,12 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
-	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/internal/kafkatest"
+	"github.com/meshtel/meshtel/internal/poll"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -229,29 +229,19 @@ func sendUntil(t *testing.T, addr string, streams int, stop <-chan struct{}) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			e, err := envoysim.Dial(addr, envoysim.EnvoyConfig{NodeID: "sidecar~1", Cluster: "web"})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			defer conn.Close()
-			stream, err := alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(context.Background())
-			if err != nil {
-				t.Error(err)
-				return
-			}
+			defer e.Close()
 			for n := 0; ; n += 10 {
 				select {
 				case <-stop:
-					_, _ = stream.CloseAndRecv()
 					return
 				default:
 				}
-				msg := numbered(fmt.Sprintf("s%d", s), n, 10)
-				if n == 0 {
-					msg.Identifier = &alsv3.StreamAccessLogsMessage_Identifier{Node: &corev3.Node{Id: "sidecar~1", Cluster: "web"}, LogName: "als"}
-				}
-				if err := stream.Send(msg); err != nil {
+				if err := e.SendHTTP(context.Background(), numbered(fmt.Sprintf("s%d", s), n, 10)...); err != nil {
 					return // alsd ended the stream: it is shutting down
 				}
 				time.Sleep(5 * time.Millisecond)
@@ -261,7 +251,7 @@ func sendUntil(t *testing.T, addr string, streams int, stop <-chan struct{}) {
 	wg.Wait()
 }
 
-func numbered(stream string, from, n int) *alsv3.StreamAccessLogsMessage {
+func numbered(stream string, from, n int) []*datav3.HTTPAccessLogEntry {
 	entries := make([]*datav3.HTTPAccessLogEntry, n)
 	for i := range entries {
 		entries[i] = &datav3.HTTPAccessLogEntry{
@@ -270,8 +260,7 @@ func numbered(stream string, from, n int) *alsv3.StreamAccessLogsMessage {
 			Response:         &datav3.HTTPResponseProperties{ResponseCode: wrapperspb.UInt32(200)},
 		}
 	}
-	return &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
-		HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: entries}}}
+	return entries
 }
 
 // checkPrefixes asserts what is on Kafka is, per stream, every entry from
@@ -330,19 +319,16 @@ func TestShutdownAndRestart(t *testing.T) {
 			// Kafka up, which a loaded test machine could break by acking
 			// later than the default 500ms.
 			p := startAlsd(t, "--kafka-brokers", broker.Addr, "--state-dir", state, "--kafka-delivery-timeout", "10s")
-			if code, body := p.get(t, "/readyz"); code != 200 || !strings.Contains(body, "kafka") {
-				t.Errorf("/readyz = %d %q", code, body)
-			}
+			p.waitReady(t, "kafka")
 			stop := make(chan struct{})
 			sent := make(chan struct{})
 			go func() { sendUntil(t, p.als, 3, stop); close(sent) }()
-			time.Sleep(700 * time.Millisecond)
+			// Records in flight when the broker stops or alsd is told to.
+			poll.Until(t, 30*time.Second, "alsd to accept 1000 records", func() bool { return p.metric(t, "alsd_records_total") >= 1000 })
 			if kafkaDown {
 				broker.Stop(t)
-				time.Sleep(1500 * time.Millisecond)
-				if code, body := p.get(t, "/readyz"); code != 200 || !strings.Contains(body, "unavailable") {
-					t.Errorf("/readyz with Kafka down = %d %q, want 200 saying kafka is unavailable", code, body)
-				}
+				// Ready all the same: alsd spools while Kafka is away.
+				p.waitReady(t, "unavailable")
 			}
 			p.stop(t, syscall.SIGTERM)
 			close(stop)
@@ -372,19 +358,36 @@ func TestShutdownAndRestart(t *testing.T) {
 
 func waitMetric(t *testing.T, p *alsdProcess, name string, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, body := p.get(t, "/metrics")
-		for _, line := range strings.Split(body, "\n") {
-			if v, ok := strings.CutPrefix(line, name+" "); ok {
-				if f, _ := strconv.ParseFloat(v, 64); f == want {
-					return
-				}
-			}
+	poll.UntilState(t, 30*time.Second, fmt.Sprintf("%s to reach %v", name, want), func() (bool, string) {
+		got := p.metric(t, name)
+		return got == want, fmt.Sprint(got)
+	})
+}
+
+// metric sums the series of /metrics named name, or is the one series
+// name when it has labels; NaN, which equals nothing, when there is none.
+func (p *alsdProcess) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	_, body := p.get(t, "/metrics")
+	sum, found := 0.0, false
+	for _, line := range strings.Split(body, "\n") {
+		series, v, ok := strings.Cut(line, " ")
+		if ok && (series == name || strings.HasPrefix(series, name+"{") && !strings.Contains(name, "{")) {
+			f, _ := strconv.ParseFloat(v, 64)
+			sum, found = sum+f, true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never reached %v", name, want)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	if !found {
+		return math.NaN()
+	}
+	return sum
+}
+
+// waitReady waits until /readyz answers 200 with a body mentioning want.
+func (p *alsdProcess) waitReady(t *testing.T, want string) {
+	t.Helper()
+	poll.UntilState(t, 30*time.Second, fmt.Sprintf("/readyz to answer 200 mentioning %q", want), func() (bool, string) {
+		code, body := p.get(t, "/readyz")
+		return code == 200 && strings.Contains(body, want), fmt.Sprintf("%d %q", code, body)
+	})
 }

@@ -3,16 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,25 +12,22 @@ import (
 	"testing"
 	"time"
 
-	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"github.com/meshtel/meshtel/envoysim"
+	"github.com/meshtel/meshtel/internal/testpki"
 )
 
-// pki is a CA made at test time with the files alsd's TLS flags name.
+// pki is a test CA with the files alsd's TLS flags name.
 type pki struct {
+	*testpki.CA
 	t       *testing.T
 	dir     string
-	caCert  *x509.Certificate
-	caKey   *ecdsa.PrivateKey
-	caPEM   []byte
-	serial  int64
 	cert    string // server certificate file
 	key     string // its key
 	caFile  string // the CA, as --tls-client-ca
@@ -48,84 +36,26 @@ type pki struct {
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	p := &pki{t: t, dir: t.TempDir(), serial: 1}
-	var err error
-	if p.caKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, p.caKey.Public(), p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.caCert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	certPEM, keyPEM := p.issue(nil, []string{"localhost"}, true)
-	p.cert, p.key, p.caFile = p.write("tls.crt", certPEM), p.write("tls.key", keyPEM), p.write("ca.crt", p.caPEM)
+	p := &pki{CA: testpki.NewCA(t, "test CA"), t: t, dir: t.TempDir()}
+	f := p.WriteFiles(t, p.dir, testpki.Localhost())
+	p.cert, p.key, p.caFile = f.Cert, f.Key, f.CA
 	p.missing = filepath.Join(p.dir, "missing.pem")
 	return p
 }
 
 func (p *pki) write(name string, b []byte) string {
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
-}
-
-func (p *pki) issue(uris, dns []string, server bool) (certPEM, keyPEM []byte) {
-	p.t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, DNSNames: dns}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	for _, u := range uris {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, parsed)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, key.Public(), p.caKey)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	return testpki.WriteFile(p.t, filepath.Join(p.dir, name), b)
 }
 
 // dial returns credentials trusting the CA, with a client certificate
 // for uri when uri is not empty.
 func (p *pki) dial(uri string) grpc.DialOption {
 	p.t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(p.caPEM)
-	c := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	var client *testpki.Leaf
 	if uri != "" {
-		certPEM, keyPEM := p.issue([]string{uri}, nil, false)
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		c.Certificates = []tls.Certificate{pair}
+		client = &testpki.Leaf{CommonName: "leaf", URIs: []string{uri}}
 	}
-	return grpc.WithTransportCredentials(credentials.NewTLS(c))
+	return grpc.WithTransportCredentials(credentials.NewTLS(p.ClientConfig(p.t, client)))
 }
 
 // TestTLSExitCodes covers SPEC §1's TLS flag mistakes, each exiting 2
@@ -133,7 +63,7 @@ func (p *pki) dial(uri string) grpc.DialOption {
 func TestTLSExitCodes(t *testing.T) {
 	p := newPKI(t)
 	garbage := p.write("garbage.pem", []byte("no certificate here\n"))
-	unreadable := p.write("unreadable.pem", p.caPEM)
+	unreadable := p.write("unreadable.pem", p.PEM)
 	if err := os.Chmod(unreadable, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -212,25 +142,17 @@ func TestListenerWarnings(t *testing.T) {
 
 func sendVia(t *testing.T, addr string, dial grpc.DialOption, cluster string) error {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, dial)
+	e, err := envoysim.Dial(addr, envoysim.EnvoyConfig{NodeID: "sidecar~" + cluster, Cluster: cluster, DialOptions: []grpc.DialOption{dial}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer e.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(ctx)
-	if err != nil {
+	if err := e.SendHTTP(ctx, numbered(cluster, 0, 5)...); err != nil {
 		return err
 	}
-	msg := numbered(cluster, 0, 5)
-	msg.Identifier = &alsv3.StreamAccessLogsMessage_Identifier{Node: &corev3.Node{Id: "sidecar~" + cluster, Cluster: cluster}, LogName: "als"}
-	if err := stream.Send(msg); err != nil {
-		_, rerr := stream.CloseAndRecv()
-		return rerr
-	}
-	_, err = stream.CloseAndRecv()
-	return err
+	return e.Close()
 }
 
 // TestMTLSListener runs alsd with mTLS, an allow-list and a catalog that

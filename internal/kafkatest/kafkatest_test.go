@@ -32,17 +32,21 @@ var kinds = []struct {
 	}},
 }
 
-func writer(addr, topic string) *kafka.Writer {
+// writer returns a writer to topic whose transport's connections close
+// when the test ends.
+func writer(t testing.TB, addr, topic string) *kafka.Writer {
+	// During a clean shutdown the broker reports its partitions leaderless,
+	// and kafka-go keeps that metadata for MetadataTTL (default 6 s),
+	// failing every write as "no leader" in the meantime.
+	tr := &kafka.Transport{MetadataTTL: 500 * time.Millisecond}
+	t.Cleanup(tr.CloseIdleConnections)
 	return &kafka.Writer{
 		Addr:         kafka.TCP(addr),
 		Topic:        topic,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
-		// During a clean shutdown the broker reports its partitions leaderless,
-		// and kafka-go keeps that metadata for MetadataTTL (default 6 s),
-		// failing every write as "no leader" in the meantime.
-		Transport: &kafka.Transport{MetadataTTL: 500 * time.Millisecond},
+		Transport:    tr,
 	}
 }
 
@@ -151,7 +155,7 @@ func TestBroker(t *testing.T) {
 
 func checkProduceConsume(t *testing.T, b *Broker) {
 	b.CreateTopic(t, "produce", DefaultPartitions, nil)
-	w := writer(b.Addr, "produce")
+	w := writer(t, b.Addr, "produce")
 	defer w.Close()
 	produce(t, w, 0, 500)
 	msgs := ReadAll(t, b.Addr, "produce", 500, 30*time.Second)
@@ -166,7 +170,7 @@ func checkProduceConsume(t *testing.T, b *Broker) {
 }
 
 func checkAutoCreateDisabled(t *testing.T, b *Broker) {
-	w := writer(b.Addr, "missing.topic")
+	w := writer(t, b.Addr, "missing.topic")
 	w.MaxAttempts = 2
 	w.AllowAutoTopicCreation = true // the broker must refuse even when asked
 	defer w.Close()
@@ -238,7 +242,7 @@ func checkKcatReads(t *testing.T, b *Broker) {
 		t.Skip("kcat not installed (Debian: apt-get install kcat)")
 	}
 	b.CreateTopic(t, "kcat", DefaultPartitions, nil)
-	w := writer(b.Addr, "kcat")
+	w := writer(t, b.Addr, "kcat")
 	defer w.Close()
 	produce(t, w, 0, 100)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -268,7 +272,7 @@ func TestLifecycle(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			b := k.start(t, "t1")
 			addr := b.Addr
-			w := writer(b.Addr, "t1")
+			w := writer(t, b.Addr, "t1")
 			defer w.Close()
 			produce(t, w, 0, 100)
 
@@ -303,7 +307,7 @@ func refused(t *testing.T, addr string) {
 
 func TestReadAllShortfall(t *testing.T) {
 	b := Fake(t, "t1")
-	w := writer(b.Addr, "t1")
+	w := writer(t, b.Addr, "t1")
 	defer w.Close()
 	produce(t, w, 0, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -354,7 +358,7 @@ func BenchmarkProduce(b *testing.B) {
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
 			br := k.start(b, "bench")
-			w := writer(br.Addr, "bench")
+			w := writer(b, br.Addr, "bench")
 			w.BatchSize = len(batch)
 			defer w.Close()
 			ctx := context.Background()
