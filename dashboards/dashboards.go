@@ -206,7 +206,7 @@ func sloPanels(b *dashboard.DashboardBuilder, svc catalog.Service, s alerts.SLO)
 	b = b.WithPanel(sliPanel(svc, s, window))
 	b = b.WithPanel(stat.NewPanelBuilder().
 		Title("Error budget remaining (" + window.Name + ")").
-		Description(budgetText(s, window)).
+		Description(budgetText(window)).
 		Span(6).Height(6).
 		Unit("percentunit").Decimals(1).
 		Thresholds(steps("red", 0.0, "orange", 0.25, "green")).
@@ -240,7 +240,7 @@ func sloPanels(b *dashboard.DashboardBuilder, svc catalog.Service, s alerts.SLO)
 func sliPanel(svc catalog.Service, s alerts.SLO, w sli.SLOWindow) *stat.PanelBuilder {
 	p := stat.NewPanelBuilder().
 		Title("SLI (" + w.Name + ")").
-		Description(fmt.Sprintf("Share of good %s requests over %s; objective %s%%. No traffic counts as 1.", s.Name, s.WindowText(), s.Objective)).
+		Description(fmt.Sprintf("Share of good %s requests over the budget window; objective %s%%. No traffic counts as 1.", s.Name, s.Objective)).
 		Span(6).Height(6).
 		Unit("percentunit").Decimals(3).
 		Thresholds(steps("red", ratio(s.Ratio), "green")).
@@ -255,12 +255,12 @@ func sliPanel(svc catalog.Service, s alerts.SLO, w sli.SLOWindow) *stat.PanelBui
 	return p.TimeFrom("now/M").Targets(targets(query(expr, "SLI").Instant()))
 }
 
-// budgetText describes the budget panel of s.
-func budgetText(s alerts.SLO, w sli.SLOWindow) string {
+// budgetText describes the budget panel of an SLO with window w.
+func budgetText(w sli.SLOWindow) string {
 	if w.Calendar() {
 		return "Computed by alsd over the calendar month (UTC), projected from the month so far; below 0 the objective is missed."
 	}
-	return "Computed by alsd over the last " + w.Name + "; below 0 the objective is missed."
+	return "Computed by alsd; below 0 the objective is missed."
 }
 
 // burnSpan says over what a burn rate of 1 spends the whole budget.
