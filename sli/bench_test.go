@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,9 +158,9 @@ func BenchmarkScrape(b *testing.B) {
 
 // yearState is the state of a tracker with 500 services of two SLOs each
 // (1000 SLOs) that has had traffic in every slot: 400 days of per-day
-// totals and full hour, 15-minute, 2-minute and 10-second tiers, with
-// counts of realistic width (millions of requests a day).
-func yearState(now time.Time) *State {
+// totals and, unless daysOnly, full hour, 15-minute, 2-minute and
+// 10-second tiers, with counts of realistic width (40 requests a second).
+func yearState(now time.Time, daysOnly bool) *State {
 	st := &State{SavedAt: now}
 	end := now.Unix()
 	for s := 0; s < 500; s++ {
@@ -169,11 +168,14 @@ func yearState(now time.Time) *State {
 		for ti, tr := range tiers {
 			res := int64(tr.res / time.Second)
 			n := int64(tr.span/tr.res) + 1
-			if ti == dayTier {
+			switch {
+			case ti == dayTier:
 				n = keptDays + 1
+			case daysOnly:
+				continue
 			}
 			for e := end/res - n + 1; e <= end/res; e++ {
-				c := uint64(res * 40) // 40 requests a second
+				c := uint64(res * 40)
 				ss.Slots = append(ss.Slots, SlotState{Resolution: res, Start: e * res,
 					Availability: Counts{Total: c, Bad: c / 1000}, Latency: Counts{Total: c, Bad: c / 100}})
 			}
@@ -183,45 +185,44 @@ func yearState(now time.Time) *State {
 	return st
 }
 
-// BenchmarkCheckpointYear reports the checkpoint of 1000 SLOs with 400
-// days of per-day totals: its size in all and per SLO, what the days add,
-// the time to restore it (read, check, decode, fold into a new tracker)
-// and the tracker's windowed memory per SLO.
+// BenchmarkCheckpointYear reports the checkpoint of 1000 SLOs (500
+// services with availability and latency) with 400 days of per-day
+// totals — alone ("days"), and with every other tier full too ("full") —:
+// its size in all and per SLO, the time to restore it (read, check,
+// decode, fold into a new tracker) and the tracker's heap per SLO.
 func BenchmarkCheckpointYear(b *testing.B) {
 	now := time.Date(2027, 12, 5, 12, 0, 0, 0, time.UTC)
-	dir := b.TempDir()
-	st := yearState(now)
-	if err := writeStateFile(statePath(dir), st); err != nil {
-		b.Fatal(err)
+	for _, daysOnly := range []bool{true, false} {
+		name := map[bool]string{true: "days", false: "full"}[daysOnly]
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			st := yearState(now, daysOnly)
+			if err := writeStateFile(statePath(dir), st); err != nil {
+				b.Fatal(err)
+			}
+			data, _ := st.MarshalBinary()
+			var before, after runtime.MemStats
+			for b.Loop() {
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+				tr, err := New(Config{Catalog: catalog.Empty(), StateDir: dir, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if got := tr.Month(now); len(got.SLOs) != 1000 || got.SLOs[0].Total == 0 {
+					b.Fatalf("restored %d SLOs", len(got.SLOs))
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(len(data))/(1<<20), "MiB/checkpoint")
+			b.ReportMetric(float64(len(data))/1000, "B/slo")
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1000, "heapB/slo")
+			b.ReportMetric(float64(keptDays+ringMargin)*16, "dayB/slo")
+		})
 	}
-	var days State
-	for _, ss := range st.Services {
-		ss.Slots = slices.DeleteFunc(slices.Clone(ss.Slots), func(sl SlotState) bool { return sl.Resolution != daySecs })
-		days.Services = append(days.Services, ss)
-	}
-	full, _ := st.MarshalBinary()
-	dayOnly, _ := days.MarshalBinary()
-	var before, after runtime.MemStats
-	for b.Loop() {
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		b.StartTimer()
-		tr, err := New(Config{Catalog: catalog.Empty(), StateDir: dir, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		if got := tr.Month(now); len(got.SLOs) != 1000 || got.SLOs[0].Total == 0 {
-			b.Fatalf("restored %d SLOs", len(got.SLOs))
-		}
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(len(full))/(1<<20), "MiB/checkpoint")
-	b.ReportMetric(float64(len(full))/1000, "B/slo")
-	b.ReportMetric(float64(len(dayOnly))/1000, "B/slo-days")
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1000, "heapB/slo")
-	b.ReportMetric(float64(keptDays+ringMargin)*16, "dayB/slo")
 }
