@@ -266,7 +266,7 @@ func budgetText(w sli.SLOWindow) string {
 // burnSpan says over what a burn rate of 1 spends the whole budget.
 func burnSpan(w sli.SLOWindow) string {
 	if w.Calendar() {
-		return "30 days, the length the month's alert factors assume"
+		return "the month"
 	}
 	return w.Name
 }
