@@ -254,3 +254,23 @@ func TestMetricsHonourWindows(t *testing.T) {
 		t.Error("7d and month budgets agree: windows not honoured")
 	}
 }
+
+// FuzzParseMonth: whatever it is given, ParseMonth either fails or returns
+// the first instant of a UTC month that prints back as its input.
+func FuzzParseMonth(f *testing.F) {
+	for _, s := range []string{"2026-11", "2028-02", "0000-01", "9999-12", "2026-13", "2026-1", "", "2026-11-01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMonth(s)
+		if err != nil {
+			return
+		}
+		if m.Format("2006-01") != s || !m.Equal(MonthStart(m)) || m.Location() != time.UTC {
+			t.Errorf("ParseMonth(%q) = %v", s, m)
+		}
+		if d := DaysIn(m); d < 28 || d > 31 {
+			t.Errorf("%q has %d days", s, d)
+		}
+	})
+}
