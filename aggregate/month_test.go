@@ -6,10 +6,11 @@ import (
 	"github.com/meshtel/meshtel/sli"
 )
 
-// workloadSpan is how far back, in seconds, workload's records go: three
-// days, so the per-day totals of the monthly report are folded out of the
-// 10-second slots, checkpointed and handed over like every other count.
-const workloadSpan = 3 * 24 * 3600
+// workloadSpan is how far back, in seconds, workload's records go: 26
+// hours, over two UTC days, so the per-day totals of the monthly report
+// are folded out of the 10-second slots, checkpointed and handed over like
+// every other count.
+const workloadSpan = 26 * 3600
 
 // checkMonthEqual holds the merged monthly reports of ms (what `alsd
 // report slo --month --admin …` shows) to the all-in-one tracker's: the
