@@ -150,7 +150,7 @@ func workload(seed uint64, n int) []*record.Record {
 	for i := range n {
 		svc := services[rng.IntN(len(services))]
 		r := &record.Record{
-			Time:        now.Add(-time.Duration(rng.IntN(3600)+1) * time.Second),
+			Time:        now.Add(-time.Duration(rng.IntN(workloadSpan)+1) * time.Second),
 			Service:     svc,
 			RouteName:   routes[rng.IntN(len(routes))],
 			Method:      "GET",
@@ -366,6 +366,7 @@ func checkEqual(t *testing.T, ref *reference, ms ...*member) {
 	if got, want := jsonOf(t, mergedCookies(t, ms...)), jsonOf(t, ref.inventory.Snapshot()); got != want {
 		t.Errorf("merged /api/cookies differs from the all-in-one inventory:\n got %s\nwant %s", got, want)
 	}
+	checkMonthEqual(t, ref, ms...)
 }
 
 // TestRebalanceAndCrashExact runs the scale-out story on one broker, two

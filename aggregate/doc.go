@@ -13,6 +13,8 @@
 // offset says (committed offsets only feed lag monitoring). Records after
 // the checkpoint are consumed again, into the restored state, so totals are
 // exact across crashes and rebalances: nothing counted twice, nothing lost.
+// The SLI state includes the per-day totals of the last 400 days, so the
+// monthly report (MonthReport, /api/slo?month=) survives them too.
 //
 // Outcomes are derived again from each record with the aggregator's own
 // catalog (sli.Classify through sli.Tracker); the record's service is kept

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -116,18 +117,29 @@ func (a *Aggregator) CookieReport() (cookies.Report, error) {
 	return r, nil
 }
 
-// SLOHandler serves GET /api/slo (?format=md for the Markdown table).
+// MonthReport returns the monthly report (SPEC §9) of the calendar month
+// month lies in, for the services the aggregator owns now: their per-day
+// totals live in the partitions' checkpoints like every other count.
+func (a *Aggregator) MonthReport(month time.Time) (sli.MonthReport, error) {
+	v, err := a.view()
+	if err != nil {
+		return sli.MonthReport{}, err
+	}
+	r := v.tracker.Month(month)
+	r.SLOs = slices.DeleteFunc(r.SLOs, func(s sli.MonthSLO) bool { return !v.owns(s.Service) })
+	return r, nil
+}
+
+// SLOHandler serves GET /api/slo (?format=md for the Markdown table;
+// ?month=YYYY-MM for the monthly report, as json, md or csv).
 func (a *Aggregator) SLOHandler() http.Handler {
-	return reportHandler("json", func(format string) ([]byte, error) {
-		r, err := a.SLOReport()
-		if err != nil {
-			return nil, err
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
 		}
-		var b bytes.Buffer
-		if err := sli.WriteReport(&b, r, format); err != nil {
-			return nil, badFormat{err}
-		}
-		return b.Bytes(), nil
+		sli.ServeReport(w, r, a.SLOReport, a.MonthReport)
 	})
 }
 

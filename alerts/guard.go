@@ -37,7 +37,7 @@ type Guard struct {
 }
 
 // Guards returns the guard of each window pair of severity sev for SLO s
-// of svc, in sli.BurnAlerts order; nil when svc's min_bad_events is 0.
+// of svc, in s.Alerts order; nil when svc's min_bad_events is 0.
 func Guards(svc catalog.Service, s SLO, sev sli.Severity) ([]Guard, error) {
 	n := svc.Alerting.MinBadEvents
 	if n <= 0 {
@@ -48,7 +48,7 @@ func Guards(svc catalog.Service, s SLO, sev sli.Severity) ([]Guard, error) {
 		return nil, fmt.Errorf("service %q slo %q: budget %q is not a number", svc.Name, s.Name, s.Budget)
 	}
 	var out []Guard
-	for _, b := range pairs(sev) {
+	for _, b := range pairs(s, sev) {
 		factor, ok := new(big.Rat).SetString(formatFactor(b.Factor))
 		if !ok {
 			return nil, fmt.Errorf("burn factor %v is not a decimal", b.Factor)

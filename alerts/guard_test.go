@@ -56,8 +56,8 @@ func TestGuards(t *testing.T) {
 			for i, g := range gs {
 				exprs = append(exprs, g.Expr)
 				mins = append(mins, g.Min)
-				if g.Pair != pairs(tc.sev)[i] {
-					t.Errorf("guard %d belongs to %+v, want %+v", i, g.Pair, pairs(tc.sev)[i])
+				if g.Pair != pairs(slos[0], tc.sev)[i] {
+					t.Errorf("guard %d belongs to %+v, want %+v", i, g.Pair, pairs(slos[0], tc.sev)[i])
 				}
 			}
 			if !slices.Equal(exprs, tc.want) {

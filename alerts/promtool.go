@@ -108,7 +108,7 @@ func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesF
 		if err != nil {
 			return nil, fmt.Errorf("service %q slo %q: %w", svc.Name, s.Name, err)
 		}
-		for _, b := range sli.BurnAlerts {
+		for _, b := range s.Alerts() {
 			ratio := aboveMargin * b.Factor * budget
 			if ratio >= 1 {
 				// A budget this large cannot be burnt this fast: the
@@ -116,7 +116,7 @@ func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesF
 				continue
 			}
 			name := fmt.Sprintf("%s %s: a steady burn 10%% above %s× (%s and %s) fires %s", svc.Name, s.Name,
-				formatFactor(b.Factor), b.Long.Name, b.Short.Name, joinSeverities(firingSeverities(ratio, budget)))
+				humanFactor(b.Factor), b.Long.Name, b.Short.Name, joinSeverities(firingSeverities(s, ratio, budget)))
 			g, err := constantBurn(cat, svc, slos, s, ratio, budget, cfg, name)
 			if err != nil {
 				return nil, err
@@ -124,11 +124,11 @@ func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesF
 			f.Tests = append(f.Tests, g)
 		}
 		for _, sev := range severities() {
-			ratio := belowMargin * minFactor(sev) * budget
+			ratio := belowMargin * minFactor(s, sev) * budget
 			if ratio >= 1 {
 				continue
 			}
-			name := fmt.Sprintf("%s %s: %s stays quiet 10%% below %s× burn", svc.Name, s.Name, sev, formatFactor(minFactor(sev)))
+			name := fmt.Sprintf("%s %s: %s stays quiet 10%% below %s× burn", svc.Name, s.Name, sev, humanFactor(minFactor(s, sev)))
 			g, err := constantBurn(cat, svc, slos, s, ratio, budget, cfg, name)
 			if err != nil {
 				return nil, err
@@ -141,7 +141,7 @@ func UnitTestsFile(cat *catalog.Catalog, svc catalog.Service, cfg Config, rulesF
 	}
 	for _, s := range slos {
 		budget, _ := strconv.ParseFloat(s.Budget, 64)
-		detect, ok := outageDetect(budget)
+		detect, ok := outageDetect(s, budget)
 		if !ok {
 			continue
 		}
@@ -199,11 +199,16 @@ func RulesPathFromTests(service string) string {
 	return path.Join("..", "rules", service+".rules.yml")
 }
 
+// formatFactor prints a factor exactly, for the rules.
 func formatFactor(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-func minFactor(sev sli.Severity) float64 {
+// humanFactor prints a factor for people: four significant digits, so the
+// 28d window's 0.9333333333333333 reads 0.9333 (14.4 stays 14.4).
+func humanFactor(f float64) string { return strconv.FormatFloat(f, 'g', 4, 64) }
+
+func minFactor(s SLO, sev sli.Severity) float64 {
 	m := math.Inf(1)
-	for _, b := range sli.BurnAlerts {
+	for _, b := range s.Alerts() {
 		if b.Severity == sev {
 			m = math.Min(m, b.Factor)
 		}
@@ -239,7 +244,7 @@ func constantBurn(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, 
 		)
 	}
 	tc := alertTestCase{EvalTime: model.Duration(testEvalTime), Alertname: AlertName, ExpAlerts: []expAlert{}}
-	for _, sev := range firingSeverities(ratio, budget) {
+	for _, sev := range firingSeverities(s, ratio, budget) {
 		a, err := expected(cat, svc, s, sev, cfg)
 		if err != nil {
 			return g, err
@@ -253,10 +258,10 @@ func constantBurn(cat *catalog.Catalog, svc catalog.Service, slos []SLO, s SLO, 
 // firingSeverities are the severities a steady error ratio fires: with a
 // constant ratio every window sees the same value, so a severity fires
 // exactly when one of its factors is below the burn.
-func firingSeverities(ratio, budget float64) []sli.Severity {
+func firingSeverities(s SLO, ratio, budget float64) []sli.Severity {
 	var out []sli.Severity
 	for _, sev := range severities() {
-		if ratio > minFactor(sev)*budget {
+		if ratio > minFactor(s, sev)*budget {
 			out = append(out, sev)
 		}
 	}
@@ -303,9 +308,10 @@ func noTraffic(svc catalog.Service, slos []SLO) testGroup {
 // threshold, plus the page's `for`, plus a scrape and an evaluation.
 // ok is false when the ticket could fire first (its `for` would have
 // elapsed), which leaves nothing crisp to prove.
-func outageDetect(budget float64) (d time.Duration, ok bool) {
-	fastest := sli.BurnAlerts[0]
-	for _, b := range sli.BurnAlerts {
+func outageDetect(s SLO, budget float64) (d time.Duration, ok bool) {
+	alerts := s.Alerts()
+	fastest := alerts[0]
+	for _, b := range alerts {
 		if b.Severity == sli.Page && b.Factor > fastest.Factor {
 			fastest = b
 		}

@@ -5,6 +5,11 @@
 // tests proving those alerts fire and stay quiet, and the Alertmanager
 // route tree that sends them to each team.
 //
+// Each SLO's burn factors follow its catalog window (30d, 28d, 7d or the
+// calendar month, see sli.BurnAlertsFor), and its rolling budget window is
+// recorded too ("slo:sli_error:ratio_rate28d"); a calendar month has no
+// recording rule, PromQL ranges being fixed.
+//
 // It only renders text: it does not load rules into Prometheus, does not
 // evaluate them and does not talk to Alertmanager. Burn windows and factors
 // come from package sli, so alsd and the rules never disagree.
@@ -13,6 +18,7 @@ package alerts
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,9 +47,6 @@ const (
 	// series carries, so ours never collide with another tool's slo: rules.
 	Generator = "meshtel"
 )
-
-// budgetWindowName names sli.BudgetWindow in recording rules.
-const budgetWindowName = "30d"
 
 // longWindow is where recording rules switch from rate() to increase():
 // over a day or more, the ratio of totals is the honest SLI, and it is the
@@ -83,6 +86,20 @@ type SLO struct {
 	Objective string // percent exactly as written in the catalog: "99.9"
 	Ratio     string // the objective as an exact ratio: "0.999"
 	Budget    string // exact error budget ratio: "0.001"
+	// Window is the SLO's window; its burn factors and budget window
+	// follow from it (sli.BurnAlertsFor, sli.WindowOf).
+	Window catalog.Window
+}
+
+// Alerts returns the burn-rate conditions of s, from package sli.
+func (s SLO) Alerts() []sli.BurnAlert { return sli.BurnAlertsFor(s.Window) }
+
+// WindowText describes s's window for people: "30d", "the calendar month".
+func (s SLO) WindowText() string {
+	if w := sli.WindowOf(s.Window); !w.Calendar() {
+		return w.Name
+	}
+	return "the calendar month"
 }
 
 // SLOs returns the enabled SLOs of svc in a fixed order (availability,
@@ -102,7 +119,7 @@ func SLOs(svc catalog.Service) ([]SLO, error) {
 		if err != nil {
 			return fmt.Errorf("service %q slo %q: %w", svc.Name, name, err)
 		}
-		out = append(out, SLO{Name: name, Objective: text, Ratio: r, Budget: b})
+		out = append(out, SLO{Name: name, Objective: text, Ratio: r, Budget: b, Window: o.Window.OrDefault()})
 		return nil
 	}
 	if a := svc.SLOs.Availability; a != nil {
@@ -124,12 +141,23 @@ type recordWindow struct {
 	dur  time.Duration
 }
 
-func recordWindows() []recordWindow {
-	ws := make([]recordWindow, 0, len(sli.Windows)+1)
+// recordWindows are the burn windows and, longest first, the rolling
+// budget windows of slos ("30d", "28d", "7d"). A calendar month has no
+// recording rule: PromQL ranges are fixed, so its budget comes from
+// alsd's mesh_slo_error_budget_remaining_ratio.
+func recordWindows(slos []SLO) []recordWindow {
+	ws := make([]recordWindow, 0, len(sli.Windows)+len(slos))
 	for _, w := range sli.Windows {
 		ws = append(ws, recordWindow{w.Name, w.Duration})
 	}
-	return append(ws, recordWindow{budgetWindowName, sli.BudgetWindow})
+	for _, cw := range catalog.Windows {
+		w := sli.WindowOf(cw)
+		used := slices.ContainsFunc(slos, func(s SLO) bool { return sli.WindowOf(s.Window) == w })
+		if used && !w.Calendar() {
+			ws = append(ws, recordWindow{w.Name, w.Length()})
+		}
+	}
+	return ws
 }
 
 // RecordName returns the recording rule name for a window ("5m").
@@ -149,7 +177,7 @@ func RuleGroups(cat *catalog.Catalog, svc catalog.Service, cfg Config) (*rulefmt
 	sel := sloSelector(svc.Name, slos)
 	short := rulefmt.RuleGroup{Name: "meshtel-" + svc.Name + "-sli-short"}
 	long := rulefmt.RuleGroup{Name: "meshtel-" + svc.Name + "-sli-long", Interval: model.Duration(longGroupInterval)}
-	for _, w := range recordWindows() {
+	for _, w := range recordWindows(slos) {
 		r := rulefmt.Rule{
 			Record: RecordName(w.name),
 			Expr:   ratioExpr(sel, w),
@@ -260,10 +288,10 @@ func threshold(factor float64, budget string) string {
 	return fmt.Sprintf("(%s * %s)", strconv.FormatFloat(factor, 'f', -1, 64), budget)
 }
 
-// pairs returns the window pairs of one severity, in sli.BurnAlerts order.
-func pairs(sev sli.Severity) []sli.BurnAlert {
+// pairs returns the window pairs of one severity of s, in s.Alerts order.
+func pairs(s SLO, sev sli.Severity) []sli.BurnAlert {
 	var out []sli.BurnAlert
-	for _, b := range sli.BurnAlerts {
+	for _, b := range s.Alerts() {
 		if b.Severity == sev {
 			out = append(out, b)
 		}
@@ -272,12 +300,12 @@ func pairs(sev sli.Severity) []sli.BurnAlert {
 }
 
 // alertExpr joins the window pairs of one severity with "or". With guards
-// (guards[i] belongs to pairs(sev)[i]) each pair also needs its minimum of
+// (guards[i] belongs to pairs(s, sev)[i]) each pair also needs its minimum of
 // bad requests in its long window.
 func alertExpr(service string, s SLO, sev sli.Severity, guards []Guard) string {
 	sel := fmt.Sprintf(`{service=%q,slo=%q,generator=%q}`, service, s.Name, Generator)
 	var out []string
-	for i, b := range pairs(sev) {
+	for i, b := range pairs(s, sev) {
 		th := threshold(b.Factor, s.Budget)
 		pair := fmt.Sprintf("(\n    %s%s > %s\n  and\n    %s%s > %s\n",
 			RecordName(b.Long.Name), sel, th, RecordName(b.Short.Name), sel, th)
@@ -321,8 +349,8 @@ func alertLabels(svc catalog.Service, s SLO, sev sli.Severity) map[string]string
 // and severity. Tests compare them exactly, so they carry no template.
 func annotations(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Severity, guards []Guard, cfg Config) map[string]string {
 	var conds []string
-	for i, b := range pairs(sev) {
-		cond := fmt.Sprintf("%s× over %s and %s", formatFactor(b.Factor), b.Long.Name, b.Short.Name)
+	for i, b := range pairs(s, sev) {
+		cond := fmt.Sprintf("%s× over %s and %s", humanFactor(b.Factor), b.Long.Name, b.Short.Name)
 		if guards != nil {
 			cond += fmt.Sprintf(" with at least %s bad requests in %s", formatFactor(guards[i].Min), b.Long.Name)
 		}
@@ -333,8 +361,8 @@ func annotations(cat *catalog.Catalog, svc catalog.Service, s SLO, sev sli.Sever
 		objective += " under " + l.ThresholdText
 	}
 	a := map[string]string{
-		"summary": fmt.Sprintf("%s is burning its %s error budget (objective %s over 30d) too fast: %s.",
-			svc.Name, s.Name, objective, strings.Join(conds, ", or ")),
+		"summary": fmt.Sprintf("%s is burning its %s error budget (objective %s over %s) too fast: %s.",
+			svc.Name, s.Name, objective, s.WindowText(), strings.Join(conds, ", or ")),
 	}
 	if cfg.DashboardURL != nil {
 		a["dashboard"] = cfg.DashboardURL(svc.Name)

@@ -2,15 +2,16 @@
 // mesh catalog (SPEC §5): Prometheus rules and their promtool tests (per
 // service, and the pipeline's own in meshtel-pipeline.rules.yml),
 // Alertmanager routes, Grafana dashboards and provisioning, each
-// service's Envoy access log config, the Istio extension providers and
-// Telemetry, and the rules again as a Prometheus Operator PrometheusRule,
+// service's Envoy access log config and its OpenSLO documents (SPEC §9),
+// the Istio extension providers and Telemetry, and the rules again as a
+// Prometheus Operator PrometheusRule,
 // as a sorted list of files with deterministic contents, and writes them
 // under an output directory.
 //
 // It decides file names and layout only; the contents come from packages
-// alerts, dashboards, envoyconfig, istioconfig and promoperator. It never
-// imports the ingest runtime (receivers, Kafka sink, gRPC; internal/archtest
-// enforces it).
+// alerts, dashboards, envoyconfig, openslo, istioconfig and promoperator.
+// It never imports the ingest runtime (receivers, Kafka sink, gRPC;
+// internal/archtest enforces it).
 package artifacts
 
 import (
@@ -31,6 +32,7 @@ import (
 	"github.com/meshtel/meshtel/dashboards"
 	"github.com/meshtel/meshtel/envoyconfig"
 	"github.com/meshtel/meshtel/istioconfig"
+	"github.com/meshtel/meshtel/openslo"
 	"github.com/meshtel/meshtel/promoperator"
 )
 
@@ -46,6 +48,7 @@ const (
 	EnvoyDir        = "envoy"
 	IstioDir        = "istio"
 	KubernetesDir   = "kubernetes"
+	OpenSLODir      = "openslo"
 
 	// PrometheusRulePath holds every rule file as one PrometheusRule.
 	PrometheusRulePath = KubernetesDir + "/prometheusrule.yaml"
@@ -53,6 +56,7 @@ const (
 	rulesSuffix = ".rules.yml"
 	testSuffix  = ".test.yml"
 	envoySuffix = ".als.yaml"
+	yamlSuffix  = ".yaml"
 	jsonSuffix  = ".json"
 )
 
@@ -196,7 +200,7 @@ func clusterFiles(files []File, cfg Config) ([]File, error) {
 	}, nil
 }
 
-// serviceFiles renders the four files of one service.
+// serviceFiles renders the files of one service.
 func serviceFiles(cat *catalog.Catalog, svc catalog.Service, acfg alerts.Config, ecfg envoyconfig.Config) ([]File, error) {
 	rules, err := alerts.RulesFile(cat, svc, acfg)
 	if err != nil {
@@ -214,11 +218,16 @@ func serviceFiles(cat *catalog.Catalog, svc catalog.Service, acfg alerts.Config,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvoyDir+"/"+svc.Name+envoySuffix, err)
 	}
+	slo, err := openslo.File(cat, svc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", OpenSLODir+"/"+svc.Name+yamlSuffix, err)
+	}
 	return []File{
 		{RulesDir + "/" + svc.Name + rulesSuffix, rules},
 		{TestsDir + "/" + svc.Name + testSuffix, tests},
 		{DashboardsDir + "/" + svc.Name + jsonSuffix, dash},
 		{EnvoyDir + "/" + svc.Name + envoySuffix, envoy},
+		{OpenSLODir + "/" + svc.Name + yamlSuffix, slo},
 	}, nil
 }
 
@@ -251,6 +260,8 @@ func generated(rel string) bool {
 		return strings.HasSuffix(name, jsonSuffix)
 	case EnvoyDir:
 		return strings.HasSuffix(name, envoySuffix)
+	case OpenSLODir:
+		return strings.HasSuffix(name, yamlSuffix)
 	}
 	return false
 }
@@ -293,7 +304,7 @@ func Write(dir string, files []File) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, sub := range []string{RulesDir, TestsDir, DashboardsDir, EnvoyDir} {
+	for _, sub := range []string{RulesDir, TestsDir, DashboardsDir, EnvoyDir, OpenSLODir} {
 		entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(sub)))
 		if err != nil {
 			if os.IsNotExist(err) {

@@ -95,6 +95,7 @@ func TestLayout(t *testing.T) {
 			"prometheus/tests/" + svc.Name + ".test.yml",
 			"grafana/dashboards/" + svc.Name + ".json",
 			"envoy/" + svc.Name + ".als.yaml",
+			"openslo/" + svc.Name + ".yaml",
 		} {
 			if !paths[p] {
 				t.Errorf("missing %s", p)
@@ -169,7 +170,7 @@ func TestWriteRemovesStaleOutputOnly(t *testing.T) {
 	if err := os.WriteFile(mine, []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Drop one service: its four files must go, nothing else.
+	// Drop one service: its files must go, nothing else.
 	var kept []File
 	for _, f := range files {
 		if !strings.Contains(f.Path, "/redis_cache.") {

@@ -22,6 +22,9 @@
 //     objective and threshold. Availability cannot be disabled.
 //   - A tcp_service has no latency SLO: defaults do not give it one and
 //     declaring one is a mistake (latency: null is accepted).
+//   - An SLO's window is 30d (the default), 28d, 7d or month, written as a
+//     string; it merges field by field like the objective, so a service
+//     setting only its objective keeps the defaults' window.
 //   - Objectives must be plain decimals (99.95, not 9.995e1), since their
 //     text is printed verbatim into rules and reports.
 //   - alerting.min_bad_events is a whole number of bad requests, 0 or more
@@ -142,13 +145,16 @@ type SLOs struct {
 	Latency      *LatencyObjective
 }
 
-// Objective is a target percentage over the 30-day window.
+// Objective is a target percentage over a window.
 type Objective struct {
 	// Percent is the objective as a number, e.g. 99.9.
 	Percent float64
 	// Text is the objective exactly as written in the catalog ("99.9"), so
 	// generated rules and reports never print 99.90000000000001.
 	Text string
+	// Window is the period the objective and its error budget cover.
+	// Parse always sets it; "" (a hand-built Objective) means DefaultWindow.
+	Window Window
 }
 
 // Ratio returns the objective as a ratio (0.999 for 99.9).
@@ -161,5 +167,30 @@ type LatencyObjective struct {
 	ThresholdText string // as written, "500ms"
 }
 
-// Window is the SLO window of every objective.
-const Window = 30 * 24 * time.Hour
+// Window names the period an objective is measured over (SPEC §9): a
+// rolling number of days or the calendar month. Package sli gives the
+// names their meaning (lengths, month arithmetic, burn factors); the
+// catalog only checks that a window is one of them.
+type Window string
+
+// The windows an SLO may name.
+const (
+	Window30d   Window = "30d"   // rolling 30 days, the default
+	Window28d   Window = "28d"   // rolling 4 weeks
+	Window7d    Window = "7d"    // rolling week
+	WindowMonth Window = "month" // the calendar month, UTC
+)
+
+// DefaultWindow is the window of an objective that names none.
+const DefaultWindow = Window30d
+
+// Windows lists every valid window, the default first.
+var Windows = []Window{Window30d, Window28d, Window7d, WindowMonth}
+
+// OrDefault returns w, or DefaultWindow when w is empty.
+func (w Window) OrDefault() Window {
+	if w == "" {
+		return DefaultWindow
+	}
+	return w
+}

@@ -558,3 +558,53 @@ func TestPipelineTeam(t *testing.T) {
 		})
 	}
 }
+
+// TestWindows: an SLO's window merges field by field like its objective:
+// a service that sets only its objective keeps the defaults' window, one
+// that sets only a window keeps the objective, and an SLO that names none
+// anywhere gets DefaultWindow.
+func TestWindows(t *testing.T) {
+	c := mustParse(t, `
+defaults:
+  slos:
+    availability: {window: month}
+    latency: null
+services:
+  - http_service: inherit
+    port: 8001
+    slos: {availability: {objective: 99.95}}
+  - http_service: own
+    port: 8002
+    slos:
+      availability: {window: 7d}
+      latency: {objective: 99, threshold: 1s}
+  - http_service: both
+    port: 8003
+    slos:
+      latency: {objective: 99, threshold: 1s, window: 28d}
+`)
+	got := map[string]string{}
+	for _, s := range c.Services {
+		w := "a=" + s.SLOs.Availability.Text + "/" + string(s.SLOs.Availability.Window)
+		if l := s.SLOs.Latency; l != nil {
+			w += " l=" + l.Text + "/" + string(l.Window)
+		}
+		got[s.Name] = w
+	}
+	want := map[string]string{
+		"inherit": "a=99.95/month",
+		"own":     "a=99.9/7d l=99/30d",
+		"both":    "a=99.9/month l=99/28d",
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %s, want %s", name, got[name], w)
+		}
+	}
+	if w := Empty().Defaults.SLOs.Availability.Window; w != DefaultWindow {
+		t.Errorf("built-in window %q, want %q", w, DefaultWindow)
+	}
+	if Window("").OrDefault() != Window30d || WindowMonth.OrDefault() != WindowMonth {
+		t.Error("OrDefault")
+	}
+}

@@ -12,9 +12,9 @@ const (
 
 func builtinSLOs() SLOs {
 	return SLOs{
-		Availability: &Objective{Percent: 99.9, Text: defaultAvailability},
+		Availability: &Objective{Percent: 99.9, Text: defaultAvailability, Window: DefaultWindow},
 		Latency: &LatencyObjective{
-			Objective:     Objective{Percent: 99, Text: defaultLatency},
+			Objective:     Objective{Percent: 99, Text: defaultLatency, Window: DefaultWindow},
 			Threshold:     500 * time.Millisecond,
 			ThresholdText: defaultThreshold,
 		},

@@ -24,8 +24,8 @@ var (
 	kindKeys         = []string{string(HTTPService), string(Cluster), string(TCPService)}
 	serviceKeys      = []string{"http_service", "cluster", "tcp_service", "port", "healthcheck", "team", "upstreams", "slos", "alerting", "aliases", "cookies", "domains", "spiffe", "runbook"}
 	slosKeys         = []string{"availability", "latency"}
-	availabilityKeys = []string{"objective"}
-	latencyKeys      = []string{"objective", "threshold"}
+	availabilityKeys = []string{"objective", "window"}
+	latencyKeys      = []string{"objective", "threshold", "window"}
 )
 
 var (
@@ -507,58 +507,105 @@ func (p *parser) slos(n *yaml.Node, owner string, base SLOs, tcp bool) SLOs {
 		return out
 	}
 	if f, ok := fs["availability"]; ok {
-		where := "availability SLO of " + owner
-		v := p.resolve(f.val)
-		if isNull(v) {
-			p.errorf(v, "%s cannot be disabled: every service has one", where)
-		} else if m, ok := p.mapping(v, where, " like {objective: 99.9}", availabilityKeys); ok {
-			if o, ok := m["objective"]; ok {
-				if obj, ok := p.objective(o.val, where); ok {
-					out.Availability = &obj
-				}
-			}
-		}
+		out.Availability = p.availability(f, owner, out.Availability)
 	}
 	if f, ok := fs["latency"]; ok {
-		where := "latency SLO of " + owner
-		v := p.resolve(f.val)
-		switch {
-		case isNull(v):
-			out.Latency = nil
-		case tcp:
-			p.errorf(f.key, "%s is a tcp_service: it gets availability SLOs only; remove latency", owner)
-		default:
-			m, ok := p.mapping(v, where, " like {objective: 99, threshold: 500ms}", latencyKeys)
-			if !ok {
-				break
-			}
-			lat := LatencyObjective{}
-			if out.Latency != nil {
-				lat = *out.Latency
-			}
-			complete := true
-			if o, ok := m["objective"]; ok {
-				if obj, ok := p.objective(o.val, where); ok {
-					lat.Objective = obj
-				}
-			} else if out.Latency == nil {
-				p.errorf(f.key, "%s needs an objective: the defaults disable latency", where)
-				complete = false
-			}
-			if t, ok := m["threshold"]; ok {
-				if d, text, ok := p.threshold(t.val, where); ok {
-					lat.Threshold, lat.ThresholdText = d, text
-				}
-			} else if out.Latency == nil {
-				p.errorf(f.key, "%s needs a threshold: the defaults disable latency", where)
-				complete = false
-			}
-			if complete {
-				out.Latency = &lat
-			}
-		}
+		out.Latency = p.latency(f, owner, out.Latency, tcp)
 	}
 	return out
+}
+
+// availability decodes an availability SLO and merges it over base.
+func (p *parser) availability(f field, owner string, base *Objective) *Objective {
+	where := "availability SLO of " + owner
+	v := p.resolve(f.val)
+	if isNull(v) {
+		p.errorf(v, "%s cannot be disabled: every service has one", where)
+		return base
+	}
+	m, ok := p.mapping(v, where, " like {objective: 99.9}", availabilityKeys)
+	if !ok {
+		return base
+	}
+	out := Objective{Window: DefaultWindow}
+	if base != nil {
+		out = *base
+	}
+	p.objectiveFields(m, where, &out)
+	return &out
+}
+
+// latency decodes a latency SLO and merges it over base; nil disables it.
+func (p *parser) latency(f field, owner string, base *LatencyObjective, tcp bool) *LatencyObjective {
+	where := "latency SLO of " + owner
+	v := p.resolve(f.val)
+	switch {
+	case isNull(v):
+		return nil
+	case tcp:
+		p.errorf(f.key, "%s is a tcp_service: it gets availability SLOs only; remove latency", owner)
+		return base
+	}
+	m, ok := p.mapping(v, where, " like {objective: 99, threshold: 500ms}", latencyKeys)
+	if !ok {
+		return base
+	}
+	lat := LatencyObjective{Objective: Objective{Window: DefaultWindow}}
+	if base != nil {
+		lat = *base
+	}
+	complete := true
+	if _, ok := m["objective"]; !ok && base == nil {
+		p.errorf(f.key, "%s needs an objective: the defaults disable latency", where)
+		complete = false
+	}
+	p.objectiveFields(m, where, &lat.Objective)
+	if t, ok := m["threshold"]; ok {
+		if d, text, ok := p.threshold(t.val, where); ok {
+			lat.Threshold, lat.ThresholdText = d, text
+		}
+	} else if base == nil {
+		p.errorf(f.key, "%s needs a threshold: the defaults disable latency", where)
+		complete = false
+	}
+	if !complete {
+		return base
+	}
+	return &lat
+}
+
+// objectiveFields sets the objective and window an SLO mapping gives.
+func (p *parser) objectiveFields(m map[string]field, where string, o *Objective) {
+	if f, ok := m["objective"]; ok {
+		if obj, ok := p.objective(f.val, where); ok {
+			o.Percent, o.Text = obj.Percent, obj.Text
+		}
+	}
+	if f, ok := m["window"]; ok {
+		if w, ok := p.window(f.val, where); ok {
+			o.Window = w
+		}
+	}
+}
+
+// window decodes an SLO's window: one of Windows, written as a string.
+func (p *parser) window(n *yaml.Node, where string) (Window, bool) {
+	n = p.resolve(n)
+	names := make([]string, len(Windows))
+	for i, w := range Windows {
+		names[i] = string(w)
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		p.errorf(n, "window of %s must be one of %s, got %s", where, want, describe(n))
+		return "", false
+	}
+	if w := Window(n.Value); n.ShortTag() == "!!str" && slices.Contains(Windows, w) {
+		return w, true
+	}
+	p.errorf(n, "window %s of %s is not one of %s (rolling days, or month for the calendar month in UTC)%s",
+		n.Value, where, want, didYouMean(n.Value, names))
+	return "", false
 }
 
 func (p *parser) objective(n *yaml.Node, where string) (Objective, bool) {

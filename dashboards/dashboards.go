@@ -197,24 +197,16 @@ func Service(svc catalog.Service) ([]byte, error) {
 // sloPanels add one SLO's row: its SLI, budget left, burn rates and the
 // low-traffic guard.
 func sloPanels(b *dashboard.DashboardBuilder, svc catalog.Service, s alerts.SLO) (*dashboard.DashboardBuilder, error) {
-	title := fmt.Sprintf("%s SLO: %s%% over 30d", strings.ToUpper(s.Name[:1])+s.Name[1:], s.Objective)
+	title := fmt.Sprintf("%s SLO: %s%% over %s", strings.ToUpper(s.Name[:1])+s.Name[1:], s.Objective, s.WindowText())
 	if s.Name == "latency" && svc.SLOs.Latency != nil {
 		title += " under " + svc.SLOs.Latency.ThresholdText
 	}
 	b = b.WithRow(dashboard.NewRowBuilder(title))
-	obj := ratio(s.Ratio)
+	window := sli.WindowOf(s.Window)
+	b = b.WithPanel(sliPanel(svc, s, window))
 	b = b.WithPanel(stat.NewPanelBuilder().
-		Title("SLI (30d)").
-		Description(fmt.Sprintf("Share of good %s requests over the budget window; objective %s%%. No traffic counts as 1.", s.Name, s.Objective)).
-		Span(6).Height(6).
-		Unit("percentunit").Decimals(3).
-		Thresholds(steps("red", obj, "green")).
-		ColorMode(common.BigValueColorModeBackground).
-		ReduceOptions(lastValue()).
-		Targets(targets(query("1 - "+recorded("30d", svc.Name, s.Name), "SLI"))))
-	b = b.WithPanel(stat.NewPanelBuilder().
-		Title("Error budget remaining (30d)").
-		Description("Computed by alsd; below 0 the objective is missed.").
+		Title("Error budget remaining (" + window.Name + ")").
+		Description(budgetText(window)).
 		Span(6).Height(6).
 		Unit("percentunit").Decimals(1).
 		Thresholds(steps("red", 0.0, "orange", 0.25, "green")).
@@ -227,18 +219,56 @@ func sloPanels(b *dashboard.DashboardBuilder, svc catalog.Service, s alerts.SLO)
 		burn = append(burn, query(fmt.Sprintf("%s / %s", recorded(w.Name, svc.Name, s.Name), s.Budget), w.Name))
 	}
 	th := []any{}
-	for _, f := range burnFactors() {
+	for _, f := range burnFactors(s) {
 		th = append(th, f, "red")
 	}
 	b = b.WithPanel(timeseries.NewPanelBuilder().
 		Title("Burn rate by window").
-		Description("Error ratio divided by the error budget (1 = spending exactly the budget in 30d). Dashed lines: the MeshErrorBudgetBurn factors.").
+		Description(fmt.Sprintf("Error ratio divided by the error budget (1 = spending exactly the budget in %s). Dashed lines: the MeshErrorBudgetBurn factors.", burnSpan(window))).
 		Span(12).Height(6).
 		Unit("x").Min(0).
 		Thresholds(steps("transparent", th...)).
 		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
 		Targets(targets(burn...)))
 	return guardPanels(b, svc, s)
+}
+
+// sliPanel shows an SLO's SLI over its window: the recorded ratio of a
+// rolling window, or, for the calendar month, the ratio of increases over
+// the panel's own time range, "this month so far" (the dashboards keep
+// time in UTC, as alsd's months are).
+func sliPanel(svc catalog.Service, s alerts.SLO, w sli.SLOWindow) *stat.PanelBuilder {
+	p := stat.NewPanelBuilder().
+		Title("SLI (" + w.Name + ")").
+		Description(fmt.Sprintf("Share of good %s requests over the budget window; objective %s%%. No traffic counts as 1.", s.Name, s.Objective)).
+		Span(6).Height(6).
+		Unit("percentunit").Decimals(3).
+		Thresholds(steps("red", ratio(s.Ratio), "green")).
+		ColorMode(common.BigValueColorModeBackground).
+		ReduceOptions(lastValue())
+	if !w.Calendar() {
+		return p.Targets(targets(query("1 - "+recorded(w.Name, svc.Name, s.Name), "SLI")))
+	}
+	sel := fmt.Sprintf(`service=%q,slo=%q`, svc.Name, s.Name)
+	expr := fmt.Sprintf(`1 - ((sum(increase(%s{%s}[$__range])) / (sum(increase(%s{%s}[$__range])) > 0)) or vector(0))`,
+		alerts.ErrorsMetric, sel, alerts.RequestsMetric, sel)
+	return p.TimeFrom("now/M").Targets(targets(query(expr, "SLI").Instant()))
+}
+
+// budgetText describes the budget panel of an SLO with window w.
+func budgetText(w sli.SLOWindow) string {
+	if w.Calendar() {
+		return "Computed by alsd over the calendar month (UTC), projected from the month so far; below 0 the objective is missed."
+	}
+	return "Computed by alsd; below 0 the objective is missed."
+}
+
+// burnSpan says over what a burn rate of 1 spends the whole budget.
+func burnSpan(w sli.SLOWindow) string {
+	if w.Calendar() {
+		return "the month"
+	}
+	return w.Name
 }
 
 // trafficPanels add the traffic row: requests, error ratio and, for HTTP
@@ -301,7 +331,7 @@ func guardPanels(b *dashboard.DashboardBuilder, svc catalog.Service, s alerts.SL
 	var mins []float64
 	for _, g := range guards {
 		p := g.Pair
-		name := fmt.Sprintf("%s %s× %s ∧ %s", p.Severity, strconv.FormatFloat(p.Factor, 'f', -1, 64), p.Long.Name, p.Short.Name)
+		name := fmt.Sprintf("%s %s× %s ∧ %s", p.Severity, strconv.FormatFloat(p.Factor, 'g', 4, 64), p.Long.Name, p.Short.Name)
 		counts = append(counts, query(alerts.BadEventsName(p.Long.Name)+selector(svc.Name, s.Name),
 			fmt.Sprintf("%s (%s needs ≥ %s)", p.Long.Name, p.Severity, strconv.FormatFloat(g.Min, 'f', -1, 64))))
 		held = append(held, query(alerts.HeldBackExpr(svc.Name, s, g), name))
@@ -338,11 +368,12 @@ func selector(service, slo string) string {
 	return fmt.Sprintf(`{service=%q,slo=%q,generator=%q}`, service, slo, alerts.Generator)
 }
 
-// burnFactors are the distinct alert factors, ascending.
-func burnFactors() []float64 {
+// burnFactors are the distinct alert factors of s, ascending.
+func burnFactors(s alerts.SLO) []float64 {
 	var out []float64
-	for i := len(sli.BurnAlerts) - 1; i >= 0; i-- {
-		f := sli.BurnAlerts[i].Factor
+	conds := s.Alerts()
+	for i := len(conds) - 1; i >= 0; i-- {
+		f := conds[i].Factor
 		if len(out) == 0 || out[len(out)-1] < f {
 			out = append(out, f)
 		}
@@ -362,7 +393,7 @@ func Overview(cat *catalog.Catalog) ([]byte, error) {
 			IncludeVars(true).KeepTime(true))
 	}
 	b = b.WithPanel(bargauge.NewPanelBuilder().
-		Title("Error budget remaining (30d), worst first").
+		Title("Error budget remaining (" + overviewWindow(cat) + "), worst first").
 		Span(24).Height(uint32(min(4+len(cat.Services)*2, 30))).
 		Unit("percentunit").Min(-1).Max(1).
 		Thresholds(steps("red", 0.0, "orange", 0.25, "green")).
@@ -385,6 +416,33 @@ func Overview(cat *catalog.Catalog) ([]byte, error) {
 		Span(24).Height(8).Unit("reqps").Min(0).
 		Targets(targets(query(`sum by (service) (rate(mesh_sli_requests_total{slo="availability"}[$__rate_interval]))`, "{{service}}"))))
 	return render(b)
+}
+
+// overviewWindow names the window of every SLO of cat when they share
+// one, else says each has its own.
+func overviewWindow(cat *catalog.Catalog) string {
+	names := map[string]bool{}
+	for _, svc := range cat.Services {
+		for _, o := range []*catalog.Objective{svc.SLOs.Availability, latencyObjective(svc)} {
+			if o != nil {
+				names[sli.WindowOf(o.Window).Name] = true
+			}
+		}
+	}
+	if len(names) > 1 {
+		return "each SLO's window"
+	}
+	for n := range names {
+		return n
+	}
+	return sli.WindowOf(catalog.DefaultWindow).Name
+}
+
+func latencyObjective(svc catalog.Service) *catalog.Objective {
+	if l := svc.SLOs.Latency; l != nil && svc.Kind != catalog.TCPService {
+		return &l.Objective
+	}
+	return nil
 }
 
 // Cookies renders the privacy view: cookie findings by service.

@@ -2,14 +2,17 @@ package sli
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/meshtel/meshtel/outcome"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/outcome"
 )
 
 // BenchmarkObserve measures classification plus accounting per record, from
@@ -150,5 +153,76 @@ func BenchmarkScrape(b *testing.B) {
 		if _, err := reg.Gather(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// yearState is the state of a tracker with 500 services of two SLOs each
+// (1000 SLOs) that has had traffic in every slot: 400 days of per-day
+// totals and, unless daysOnly, full hour, 15-minute, 2-minute and
+// 10-second tiers, with counts of realistic width (40 requests a second).
+func yearState(now time.Time, daysOnly bool) *State {
+	st := &State{SavedAt: now}
+	end := now.Unix()
+	for s := 0; s < 500; s++ {
+		ss := ServiceState{Name: fmt.Sprintf("service-%03d", s)}
+		for ti, tr := range tiers {
+			res := int64(tr.res / time.Second)
+			n := int64(tr.span/tr.res) + 1
+			switch {
+			case ti == dayTier:
+				n = keptDays + 1
+			case daysOnly:
+				continue
+			}
+			for e := end/res - n + 1; e <= end/res; e++ {
+				c := uint64(res * 40)
+				ss.Slots = append(ss.Slots, SlotState{Resolution: res, Start: e * res,
+					Availability: Counts{Total: c, Bad: c / 1000}, Latency: Counts{Total: c, Bad: c / 100}})
+			}
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+// BenchmarkCheckpointYear reports the checkpoint of 1000 SLOs (500
+// services with availability and latency) with 400 days of per-day
+// totals — alone ("days"), and with every other tier full too ("full") —:
+// its size in all and per SLO, the time to restore it (read, check,
+// decode, fold into a new tracker) and the tracker's heap per SLO.
+func BenchmarkCheckpointYear(b *testing.B) {
+	now := time.Date(2027, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, daysOnly := range []bool{true, false} {
+		name := map[bool]string{true: "days", false: "full"}[daysOnly]
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			st := yearState(now, daysOnly)
+			if err := writeStateFile(statePath(dir), st); err != nil {
+				b.Fatal(err)
+			}
+			data, _ := st.MarshalBinary()
+			var before, after runtime.MemStats
+			for b.Loop() {
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+				tr, err := New(Config{Catalog: catalog.Empty(), StateDir: dir, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if got := tr.Month(now); len(got.SLOs) != 1000 || got.SLOs[0].Total == 0 {
+					b.Fatalf("restored %d SLOs", len(got.SLOs))
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(len(data))/(1<<20), "MiB/checkpoint")
+			b.ReportMetric(float64(len(data))/1000, "B/slo")
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1000, "heapB/slo")
+			b.ReportMetric(float64(keptDays+ringMargin)*16, "dayB/slo")
+		})
 	}
 }

@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, t *Tracker) (*metrics, error) {
 			"Duration of non-excluded HTTP requests, as Envoy logged it.",
 			[]string{"service", "route"}, nil),
 		budget: prometheus.NewDesc(metricBudget,
-			"Share of the 30-day error budget left; negative when overspent, 1 without traffic.",
+			"Share of the error budget of the SLO's window (30d, 28d, 7d or the calendar month) left; negative when overspent, 1 without traffic.",
 			[]string{"service", "slo"}, nil),
 		burn: prometheus.NewDesc(metricBurnRate,
 			"Error ratio over the window divided by the allowed error ratio; 0 without traffic.",

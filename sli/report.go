@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/meshtel/meshtel/catalog"
 )
 
 // The SLO names of the slo label and the report.
@@ -36,17 +38,26 @@ type SLOStatus struct {
 	Objective float64 `json:"objective"`
 	// Threshold is the latency threshold as written ("500ms"); latency only.
 	Threshold string `json:"threshold,omitempty"`
-	Window    string `json:"window"` // the budget window, "30d"
-	// Total and Bad count the SLO's events over the budget window.
+	// Window is the SLO's window as the catalog names it: "30d", "28d",
+	// "7d" or "month" (SLOWindow.Name).
+	Window string `json:"window"`
+	// PeriodStart is the first instant of the calendar month a "month"
+	// window is counting; absent for rolling windows.
+	PeriodStart time.Time `json:"period_start,omitzero"`
+	// Total and Bad count the SLO's events over the window: the last 30,
+	// 28 or 7 days, or the month so far.
 	Total uint64 `json:"total"`
 	Bad   uint64 `json:"bad"`
-	// SLI is the good ratio over the budget window: 1 − Bad/Total.
+	// SLI is the good ratio over the window: 1 − Bad/Total.
 	SLI float64 `json:"sli"`
 	// ErrorBudgetRemaining is 1 − Bad ÷ (bad events the objective allows
-	// over Total); negative once the budget is overspent.
+	// over the window); negative once the budget is overspent. For a month
+	// under way the events allowed are those of the whole month, projected
+	// from the month so far (see Consumed).
 	ErrorBudgetRemaining float64 `json:"error_budget_remaining"`
 	// BurnRates is, per window of Windows, the error ratio over the window
-	// divided by 1 − objective: 1 spends the budget exactly in 30 days.
+	// divided by 1 − objective: 1 spends the budget exactly in the SLO's
+	// window.
 	BurnRates WindowValues[float64] `json:"burn_rates"`
 	// WindowCounts are the events behind BurnRates; they make reports of
 	// several alsd instances mergeable (MergeReports).
@@ -100,7 +111,7 @@ const (
 
 // Status summarises s for humans: "exhausted" when no budget is left,
 // "warning" when less than a quarter is left or a MeshErrorBudgetBurn
-// condition (BurnAlerts) holds right now, else "ok".
+// condition of its window (BurnAlertsFor) holds right now, else "ok".
 func (s SLOStatus) Status() string {
 	if s.ErrorBudgetRemaining <= 0 {
 		return StatusExhausted
@@ -108,7 +119,7 @@ func (s SLOStatus) Status() string {
 	if s.ErrorBudgetRemaining < 0.25 {
 		return StatusWarning
 	}
-	for _, a := range BurnAlerts {
+	for _, a := range BurnAlertsFor(catalog.Window(s.Window)) {
 		if s.BurnRates[a.Long.Name] > a.Factor && s.BurnRates[a.Short.Name] > a.Factor {
 			return StatusWarning
 		}
@@ -116,38 +127,59 @@ func (s SLOStatus) Status() string {
 	return StatusOK
 }
 
-// newStatus fills the derived ratios from the counts.
-func newStatus(service, slo string, objective float64, threshold string, budget Counts, windows WindowValues[Estimate]) SLOStatus {
-	s := SLOStatus{
-		Service: service, SLO: slo, Objective: objective, Threshold: threshold,
-		Window: formatWindow(BudgetWindow), Total: budget.Total, Bad: budget.Bad,
-		SLI: 1, ErrorBudgetRemaining: 1,
-		BurnRates: WindowValues[float64]{}, WindowCounts: windows,
+// derive fills the ratios from the counts, as of at: the SLI and budget
+// from Total and Bad over the SLO's window, the burn rates from
+// WindowCounts. A "month" status without a PeriodStart gets at's month.
+func (s *SLOStatus) derive(at time.Time) {
+	w := WindowOf(catalog.Window(s.Window))
+	s.Window = w.Name
+	if w.Calendar() && s.PeriodStart.IsZero() {
+		s.PeriodStart = MonthStart(at)
 	}
-	allowed := 1 - objective/100
-	if budget.Total > 0 {
-		s.SLI = 1 - float64(budget.Bad)/float64(budget.Total)
-		s.ErrorBudgetRemaining = round9(1 - float64(budget.Bad)/(allowed*float64(budget.Total)))
+	s.SLI, s.ErrorBudgetRemaining = 1, 1
+	allowed := 1 - s.Objective/100
+	if s.Total > 0 {
+		s.SLI = 1 - float64(s.Bad)/float64(s.Total)
+		elapsed, length := w.Length(), w.Length()
+		if w.Calendar() {
+			elapsed, length = at.Sub(s.PeriodStart), NextMonth(s.PeriodStart).Sub(s.PeriodStart)
+		}
+		s.ErrorBudgetRemaining = round9(1 - Consumed(s.Total, s.Bad, allowed, elapsed, length))
 	}
-	for name, c := range windows {
+	s.BurnRates = WindowValues[float64]{}
+	for name, c := range s.WindowCounts {
 		s.BurnRates[name] = 0
 		if c.Total > 0 {
 			s.BurnRates[name] = round9(c.Bad / c.Total / allowed)
 		}
 	}
-	return s
+}
+
+// minElapsed bounds how far Consumed projects a period's first events.
+const minElapsed = time.Hour
+
+// Consumed returns the share of an error budget that bad of total events
+// spend when the objective allows the ratio allowed of them to be bad, in
+// a period of length of which elapsed has passed. The budget is allowed ×
+// the events of the whole period: for a period still under way (a calendar
+// month), those so far projected to its end — total × length ÷ elapsed,
+// with elapsed at least an hour — so one failure among the first requests
+// of a month spends a share of the month's budget, not all of it. Once the
+// period is over (elapsed ≥ length) it is plain bad ÷ (allowed × total).
+func Consumed(total, bad uint64, allowed float64, elapsed, length time.Duration) float64 {
+	if total == 0 || allowed <= 0 {
+		return 0
+	}
+	events := float64(total)
+	if elapsed < length {
+		events *= float64(length) / float64(max(elapsed, minElapsed))
+	}
+	return float64(bad) / (allowed * events)
 }
 
 // round9 drops the float noise of 1−0.999 ≠ 0.001, so that 0.1% errors
 // against 99.9% reads as burn rate 1, not 0.9999999999999991.
 func round9(x float64) float64 { return math.Round(x*1e9) / 1e9 }
-
-func formatWindow(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
-	}
-	return d.String()
-}
 
 // Snapshot returns the current /api/slo document: every catalog service
 // and every service seen, each enabled SLO.
@@ -161,11 +193,17 @@ func (t *Tracker) Snapshot() Report {
 }
 
 func (s *service) statuses(now int64, t *Tracker) []SLOStatus {
-	var budgetAv, budgetLt Counts
+	at := time.Unix(now, 0).UTC()
 	winAv := make(WindowValues[Estimate], len(Windows))
 	winLt := make(WindowValues[Estimate], len(Windows))
+	var budgetAv, budgetLt Counts
 	s.mu.Lock()
-	budgetAv, budgetLt = s.budget(now, t.budget)
+	if a := s.slos.Availability; a != nil {
+		budgetAv, _ = s.budgetOf(now, WindowOf(a.Window), t)
+	}
+	if l := s.slos.Latency; l != nil {
+		_, budgetLt = s.budgetOf(now, WindowOf(l.Window), t)
+	}
 	for i, w := range Windows {
 		sp := t.windows[i]
 		av, lt := s.window(now, sp)
@@ -174,16 +212,32 @@ func (s *service) statuses(now int64, t *Tracker) []SLOStatus {
 	s.mu.Unlock()
 	var out []SLOStatus
 	if a := s.slos.Availability; a != nil {
-		out = append(out, newStatus(s.name, Availability, a.Percent, "", budgetAv, winAv))
+		st := SLOStatus{Service: s.name, SLO: Availability, Objective: a.Percent, Window: string(a.Window),
+			Total: budgetAv.Total, Bad: budgetAv.Bad, WindowCounts: winAv}
+		st.derive(at)
+		out = append(out, st)
 	}
 	if l := s.slos.Latency; l != nil {
 		th := l.ThresholdText
 		if th == "" {
 			th = l.Threshold.String()
 		}
-		out = append(out, newStatus(s.name, Latency, l.Percent, th, budgetLt, winLt))
+		st := SLOStatus{Service: s.name, SLO: Latency, Objective: l.Percent, Threshold: th, Window: string(l.Window),
+			Total: budgetLt.Total, Bad: budgetLt.Bad, WindowCounts: winLt}
+		st.derive(at)
+		out = append(out, st)
 	}
 	return out
+}
+
+// budgetOf returns the events of SLO window w ending with Unix second
+// now: whole hours of a rolling window, or the calendar month so far. The
+// caller holds s.mu.
+func (s *service) budgetOf(now int64, w SLOWindow, t *Tracker) (av, lt Counts) {
+	if w.Calendar() {
+		return s.since(MonthStart(time.Unix(now, 0)).Unix(), now)
+	}
+	return s.budget(now, t.budgets[w.Days])
 }
 
 // Estimate is the events of one SLO over a burn window. The oldest slot of
@@ -219,13 +273,15 @@ func MergeReports(rs ...Report) Report {
 				continue
 			}
 			m := &out.SLOs[i]
-			budget := Counts{m.Total + s.Total, m.Bad + s.Bad}
+			m.Total, m.Bad = m.Total+s.Total, m.Bad+s.Bad
 			for name, c := range s.WindowCounts {
 				mc := m.WindowCounts[name]
 				m.WindowCounts[name] = Estimate{mc.Total + c.Total, mc.Bad + c.Bad}.rounded()
 			}
-			*m = newStatus(m.Service, m.SLO, m.Objective, m.Threshold, budget, m.WindowCounts)
 		}
+	}
+	for i := range out.SLOs {
+		out.SLOs[i].derive(out.GeneratedAt)
 	}
 	if out.SLOs == nil {
 		out.SLOs = []SLOStatus{}
@@ -248,7 +304,8 @@ func maps(m WindowValues[Estimate]) WindowValues[Estimate] {
 }
 
 // Handler serves GET /api/slo: the Snapshot as JSON, or as the Markdown
-// table with ?format=md.
+// table with ?format=md; with ?month=YYYY-MM, that month's MonthReport
+// (?format=json, md or csv).
 func (t *Tracker) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -256,24 +313,70 @@ func (t *Tracker) Handler() http.Handler {
 			http.Error(w, `{"error":"method not allowed"}`, http.StatusMethodNotAllowed)
 			return
 		}
-		format := r.URL.Query().Get("format")
-		if format == "" {
-			format = "json"
-		}
-		var b bytes.Buffer
-		if err := WriteReport(&b, t.Snapshot(), format); err != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-			return
-		}
-		if format == "md" {
-			w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-		} else {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.Write(b.Bytes())
+		ServeReport(w, r, func() (Report, error) { return t.Snapshot(), nil },
+			func(m time.Time) (MonthReport, error) { return t.Month(m), nil })
 	})
+}
+
+// checkFormat fails unless format is one of want.
+func checkFormat(format string, want ...string) error {
+	if slices.Contains(want, format) {
+		return nil
+	}
+	return fmt.Errorf("unknown report format %q (want %s)", format, strings.Join(want, ", "))
+}
+
+// ReportContentTypes are the Content-Types of the report formats.
+var ReportContentTypes = map[string]string{
+	"json": "application/json",
+	"md":   "text/markdown; charset=utf-8",
+	"csv":  "text/csv; charset=utf-8",
+}
+
+// ServeReport answers an /api/slo request from snapshot, or from month
+// when it asks for ?month=YYYY-MM: JSON unless ?format= says md or csv. A
+// bad month or format is a 400 with a JSON error, a failing source a 500.
+// Trackers and aggregators share it, so they answer alike.
+func ServeReport(w http.ResponseWriter, r *http.Request, snapshot func() (Report, error), month func(time.Time) (MonthReport, error)) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	var b bytes.Buffer
+	code, err := http.StatusBadRequest, error(nil)
+	if m := q.Get("month"); m != "" {
+		var at time.Time
+		if at, err = ParseMonth(m); err == nil {
+			err = checkFormat(format, "md", "csv", "json")
+		}
+		if err == nil {
+			var rep MonthReport
+			if rep, err = month(at); err != nil {
+				code = http.StatusInternalServerError
+			} else {
+				err = WriteMonthReport(&b, rep, format)
+			}
+		}
+	} else if err = checkFormat(format, "md", "json"); err == nil {
+		var rep Report
+		if rep, err = snapshot(); err != nil {
+			code = http.StatusInternalServerError
+		} else {
+			err = WriteReport(&b, rep, format)
+		}
+	}
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", ReportContentTypes[format])
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodHead {
+		w.Write(b.Bytes())
+	}
 }
 
 // WriteReport renders r as "json" (the /api/slo document) or "md" (a table
@@ -295,17 +398,21 @@ func WriteReport(w io.Writer, r Report, format string) error {
 
 func writeMarkdown(w io.Writer, r Report) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "SLOs at %s (window %s)\n\n", r.GeneratedAt.UTC().Format(time.RFC3339), formatWindow(BudgetWindow))
+	fmt.Fprintf(&b, "SLOs at %s\n\n", r.GeneratedAt.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| service\t SLO\t objective\t SLI\t budget left\t burn 1h\t burn 6h\t burn 3d\t status\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t")
+	fmt.Fprintln(tw, "| service\t SLO\t objective\t window\t SLI\t budget left\t burn 1h\t burn 6h\t burn 3d\t status\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t")
 	for _, s := range r.SLOs {
 		slo := s.SLO
 		if s.Threshold != "" {
 			slo += " ≤ " + s.Threshold
 		}
-		fmt.Fprintf(tw, "| %s\t %s\t %s%%\t %s\t %s\t %s\t %s\t %s\t %s\t\n",
-			s.Service, slo, strconv.FormatFloat(s.Objective, 'f', -1, 64),
+		window := s.Window
+		if !s.PeriodStart.IsZero() {
+			window += " " + s.PeriodStart.UTC().Format("2006-01")
+		}
+		fmt.Fprintf(tw, "| %s\t %s\t %s%%\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t\n",
+			s.Service, slo, strconv.FormatFloat(s.Objective, 'f', -1, 64), window,
 			sliText(s), percent(s.ErrorBudgetRemaining),
 			burnText(s, "1h"), burnText(s, "6h"), burnText(s, "3d"), s.Status())
 	}

@@ -6,9 +6,10 @@ import (
 )
 
 // tiers are the resolutions of the windowed accounting: fine slots for the
-// short burn windows, coarse ones for the long windows and the budget, so
-// that every window of Windows and BudgetWindow is answered from a few
-// thousand slots per service and SLO.
+// short burn windows, coarse ones for the long windows and the rolling
+// budgets, and UTC days for calendar months and the monthly report, so
+// that every window of Windows, BudgetWindow and DayHistory is answered
+// from a few thousand slots per service and SLO.
 //
 // Only the finest tier is written per entry. A slot leaving it (older than
 // an hour) is folded into the coarse tiers, which therefore hold only what
@@ -26,7 +27,18 @@ var tiers = [...]struct{ res, span time.Duration }{
 	{2 * time.Minute, 6 * time.Hour},
 	{15 * time.Minute, 72 * time.Hour},
 	{time.Hour, BudgetWindow},
+	{24 * time.Hour, DayHistory},
 }
+
+// dayTier is the tier of UTC days; its epochs are days since 1970-01-01.
+const dayTier = 4
+
+// daySecs is the length of a day slot in seconds.
+const daySecs = int64(24 * time.Hour / time.Second)
+
+// keptDays is how many days before today reports reach back: the day tier
+// holds ringMargin more.
+const keptDays = int64(DayHistory / (24 * time.Hour))
 
 const numTiers = len(tiers)
 
@@ -235,6 +247,62 @@ func (s *service) budget(now int64, sp span) (av, lt Counts) {
 		fa, fl := s.rings[0].sumWhole(now/fineRes, int64(len(s.rings[0].avail)))
 		av.add(fa)
 		lt.add(fl)
+	}
+	return av, lt
+}
+
+// since returns the events from Unix second from, a day boundary, to now:
+// the day tier's days from from's on, and the fine tier's slots from from
+// on, which hold what has not been folded into the days yet. Unlike the
+// rolling budget it does not count the hour before from: a calendar month
+// starts exactly at its first second.
+func (s *service) since(from, now int64) (av, lt Counts) {
+	s.advanceFine(now / fineRes)
+	if from > now {
+		return av, lt
+	}
+	av, lt = s.rings[dayTier].sumWhole(now/daySecs, now/daySecs-from/daySecs+1)
+	fine := &s.rings[0]
+	n := int64(len(fine.avail))
+	for e := max(fine.head-n+1, from/fineRes, 0); e <= fine.head; e++ {
+		av.add(fine.avail[e%n])
+		if fine.lat != nil {
+			lt.add(fine.lat[e%n])
+		}
+	}
+	return av, lt
+}
+
+// days returns the events of the UTC days first … last (day numbers since
+// 1970-01-01) as of Unix second now, one entry per day: what the day tier
+// holds plus the fine tier's slots of that day. Days the tracker no
+// longer holds, or that have not begun, count nothing.
+func (s *service) days(first, last, now int64) (av, lt []Counts) {
+	s.advanceFine(now / fineRes)
+	if last < first {
+		return nil, nil
+	}
+	av, lt = make([]Counts, last-first+1), make([]Counts, last-first+1)
+	day := &s.rings[dayTier]
+	if now/daySecs > day.head {
+		day.advance(now / daySecs)
+	}
+	n := int64(len(day.avail))
+	for d := max(first, day.head-keptDays, 0); d <= min(last, day.head); d++ {
+		av[d-first] = day.avail[d%n]
+		if day.lat != nil {
+			lt[d-first] = day.lat[d%n]
+		}
+	}
+	fine := &s.rings[0]
+	n = int64(len(fine.avail))
+	for e := max(fine.head-n+1, 0); e <= fine.head; e++ {
+		if d := e * fineRes / daySecs; d >= first && d <= last {
+			av[d-first].add(fine.avail[e%n])
+			if fine.lat != nil {
+				lt[d-first].add(fine.lat[e%n])
+			}
+		}
 	}
 	return av, lt
 }

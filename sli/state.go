@@ -50,13 +50,15 @@ type RouteState struct {
 
 // SlotState is one non-empty slot of the windowed accounting. The 10s
 // slots (the last hour) and the coarse ones hold disjoint events: a 10s
-// slot is folded into the 2m, 15m and 1h slots only when it leaves the
-// last hour, and then each of those holds it once.
+// slot is folded into the 2m, 15m, 1h and 1d slots only when it leaves the
+// last hour, and then each of those holds it once. The 1d slots
+// (Resolution 86400, Start at 00:00 UTC) are the per-day totals of the
+// last DayHistory.
 type SlotState struct {
 	Resolution   int64  `json:"res_s"`   // slot length in seconds
 	Start        int64  `json:"start_s"` // Unix second the slot starts at
-	Availability Counts `json:"a"`
-	Latency      Counts `json:"l"`
+	Availability Counts `json:"a,omitzero"`
+	Latency      Counts `json:"l,omitzero"` // absent for SLOs without latency
 }
 
 // Counts are the events of one SLO: all that count, and the bad ones.

@@ -70,7 +70,7 @@ type Tracker struct {
 	log       *slog.Logger
 	bounds    []time.Duration // histogram upper bounds, ascending
 	windows   []span          // parallel to Windows
-	budget    span
+	budgets   map[int]span    // rolling SLO windows by their days
 	statePath string
 
 	clock atomic.Int64 // a recent Unix second, refreshed lazily by Observe
@@ -161,10 +161,17 @@ func New(cfg Config) (*Tracker, error) {
 		}
 		t.windows = append(t.windows, sp)
 	}
-	var err error
-	if t.budget, err = spanFor(BudgetWindow); err != nil {
-		return nil, fmt.Errorf("budget window: %w", err)
+	t.budgets = map[int]span{}
+	for _, w := range catalog.Windows {
+		if sw := WindowOf(w); !sw.Calendar() {
+			sp, err := spanFor(sw.Length())
+			if err != nil {
+				return nil, fmt.Errorf("slo window %q: %w", sw.Name, err)
+			}
+			t.budgets[sw.Days] = sp
+		}
 	}
+	var err error
 	if err := t.initSLOs(); err != nil {
 		return nil, err
 	}

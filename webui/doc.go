@@ -1,5 +1,6 @@
 // Package webui is alsd's built-in web UI, served from the admin address:
-// the SLO overview (GET /), a service's detail page (GET /slo/<service>),
+// the SLO overview (GET /), a service's detail page (GET /slo/<service>,
+// with the monthly report of the month picked by ?month=YYYY-MM),
 // the cookie inventory (GET /cookies, with CSV and Markdown downloads and a
 // diff against a saved report) and the pipeline's own health
 // (GET /pipeline).
@@ -12,7 +13,8 @@
 //
 // Data comes from what alsd already computes: the /api/slo and
 // /api/cookies documents (sli.Report, cookies.Report), the SLI tracker's
-// slots and per-route counters (sli.State) and alsd's own Prometheus
+// slots and per-route counters (sli.State), its per-day totals
+// (sli.MonthReport) and alsd's own Prometheus
 // metrics. Two things no other package keeps are kept here, bounded: a
 // history of each SLO's budget and SLI and of the pipeline counters,
 // sampled by Run every Config.SampleInterval over Config.HistoryLength, and
@@ -24,6 +26,7 @@
 // shows a query string: ObserveBad cuts it off before storing the path.
 //
 // The package deliberately does not alert, query Prometheus, or change any
-// state: every page is a read-only view, and the one form (the cookie diff)
-// only compares an uploaded report with the current one.
+// state: every page is a read-only view; the cookie diff form only
+// compares an uploaded report with the current one, and the month form
+// only picks what to show.
 package webui

@@ -57,7 +57,7 @@ func newFixture(t testing.TB, traffic bool) *fixture {
 	reg := prometheus.NewRegistry()
 	f.tracker, f.inventory, f.reg = tr, inv, reg
 	f.ui, err = New(Config{
-		SLO: tr.Snapshot, SLOState: tr.State, Cookies: inv.Snapshot, Catalog: cat, Gatherer: reg, Now: now,
+		SLO: tr.Snapshot, SLOState: tr.State, Month: tr.Month, Cookies: inv.Snapshot, Catalog: cat, Gatherer: reg, Now: now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ type sloRow struct {
 	SLO           string // "availability" or "latency"
 	Threshold     string // latency only
 	Objective     string // "99.95%"
+	Window        string // the SLO's window: "30d", "7d", "November 2026"
 	SLI           string // "99.912%" or "no traffic"
 	Total, Bad    uint64
 	Budget        float64
@@ -55,6 +56,7 @@ func (u *UI) row(s sli.SLOStatus) sloRow {
 	r := sloRow{
 		Service: s.Service, Team: u.team(s.Service), SLO: s.SLO, Threshold: s.Threshold,
 		Objective: strconv.FormatFloat(s.Objective, 'f', -1, 64) + "%",
+		Window:    windowText(s),
 		SLI:       "no traffic",
 		Total:     s.Total, Bad: s.Bad,
 		Budget:      s.ErrorBudgetRemaining,
@@ -71,6 +73,15 @@ func (u *UI) row(s sli.SLOStatus) sloRow {
 		r.BurnValue[w.Name] = s.BurnRates[w.Name]
 	}
 	return r
+}
+
+// windowText names the window of s for people: "30d", or the calendar
+// month it is counting, "November 2026".
+func windowText(s sli.SLOStatus) string {
+	if !s.PeriodStart.IsZero() {
+		return s.PeriodStart.UTC().Format("January 2006")
+	}
+	return s.Window
 }
 
 // worstFirst orders exhausted before burning before ok, then by budget
@@ -142,6 +153,7 @@ type detailView struct {
 	Bad       []badRequest
 	BadTotal  uint64
 	Flags     []flagCount
+	Month     monthView
 }
 
 type sloDetail struct {
@@ -233,6 +245,7 @@ func (u *UI) detail(w http.ResponseWriter, r *http.Request) {
 	for i, s := range statuses {
 		v.SLOs = append(v.SLOs, u.sloDetail(i, s, svcState, now))
 	}
+	v.Month = u.month(r, name, now)
 	u.render(w, http.StatusOK, pageDetail, p)
 }
 
@@ -240,11 +253,12 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 	allowed := 1 - s.Objective/100
 	d := sloDetail{Row: u.row(s), Allowed: formatPercent(allowed, 3)}
 	id := fmt.Sprintf("slo%d", i)
+	conds := sli.BurnAlertsFor(catalog.Window(s.Window))
 	var bars []burnBar
 	for _, w := range sli.Windows {
 		b := burnBar{Window: w.Name, Burn: s.BurnRates[w.Name]}
 		var factors []string
-		for _, a := range sli.BurnAlerts {
+		for _, a := range conds {
 			if a.Long.Name == w.Name || a.Short.Name == w.Name {
 				b.Marks = append(b.Marks, hline{Value: a.Factor, Class: "mark-" + string(a.Severity), Label: string(a.Severity)})
 				factors = append(factors, string(a.Severity)+" "+formatFactor(a.Factor))
@@ -258,7 +272,7 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 		d.Windows = append(d.Windows, windowRow{Window: w.Name, Burn: formatBurn(b.Burn) + "×", Factors: strings.Join(factors, ", "), Over: over})
 	}
 	d.Burn = burnChart(id+"-burn", "Burn rate by window", "Burn rate of the "+s.SLO+" SLO per window, with the page and ticket factors of MeshErrorBudgetBurn that use each window; the table below has the same numbers.", bars)
-	for _, a := range sli.BurnAlerts {
+	for _, a := range conds {
 		lb, sb := s.BurnRates[a.Long.Name], s.BurnRates[a.Short.Name]
 		d.Conditions = append(d.Conditions, conditionRow{
 			Severity: string(a.Severity), Factor: formatFactor(a.Factor), Long: a.Long.Name, Short: a.Short.Name,
@@ -266,7 +280,7 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 		})
 	}
 	if st != nil {
-		d.Rate, d.Ratio = slotCharts(id, s, st, now, allowed)
+		d.Rate, d.Ratio = slotCharts(id, s, st, now, allowed, conds[0].Factor)
 	} else {
 		d.Rate = newChart(id+"-rate", "Requests per second, "+spanLong.label)
 		d.Rate.Empty = "No traffic recorded yet."
@@ -283,7 +297,7 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 	if len(ts.T) > 0 {
 		from = max(from, ts.T[0])
 	}
-	d.Budget = timeChart(id+"-budget", "Error budget left (30d window), sampled since alsd started",
+	d.Budget = timeChart(id+"-budget", "Error budget left ("+d.Row.Window+"), sampled since alsd started",
 		"Error budget left of the "+s.SLO+" SLO as alsd sampled it every "+u.cfg.SampleInterval.String()+"; now "+d.Row.BudgetText+".",
 		from, now.Unix(), []timeSeries{ts}, nil, 1, func(v float64) string { return formatPercent(v, 0) })
 	if len(pts) < 2 {
@@ -293,8 +307,9 @@ func (u *UI) sloDetail(i int, s sli.SLOStatus, st *sli.ServiceState, now time.Ti
 }
 
 // slotCharts draws the tracker's slots: requests per second, and the
-// share of bad events against the ratio the objective allows (burn rate 1).
-func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time, allowed float64) (rate, ratio chart) {
+// share of bad events against the ratio the objective allows (burn rate 1)
+// and the fastest page's factor.
+func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time, allowed, page float64) (rate, ratio chart) {
 	end := now.Unix()
 	sp := spanLong
 	first, counts := slotCounts(st, s.SLO, end, sp)
@@ -327,7 +342,7 @@ func slotCharts(id string, s sli.SLOStatus, st *sli.ServiceState, now time.Time,
 		"Share of bad events per "+sp.every+" against the "+formatPercent(allowed, 3)+" the objective allows; gaps have no traffic.",
 		first, end, []timeSeries{share}, []hline{
 			{Value: allowed, Class: "ref-budget", Label: "allowed (burn 1×)"},
-			{Value: allowed * 14.4, Class: "ref-page", Label: "page (14.4×)"},
+			{Value: allowed * page, Class: "ref-page", Label: "page (" + formatFactor(page) + ")"},
 		}, 0, func(v float64) string { return formatPercent(v, 2) })
 	if sum(req.V) == 0 {
 		msg := "No traffic in the " + sp.label + "."

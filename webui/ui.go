@@ -47,6 +47,10 @@ type Config struct {
 	// over time and the per-route table from it. Nil: those sections say
 	// they are not available.
 	SLOState func() *sli.State
+	// Month returns the monthly report (SPEC §9) of the calendar month a
+	// time lies in, usually (*sli.Tracker).Month. The service page shows
+	// it under a month selector. Nil: no monthly report.
+	Month func(time.Time) sli.MonthReport
 	// Cookies returns the current /api/cookies document, usually
 	// (*cookies.Inventory).Snapshot.
 	Cookies func() cookies.Report

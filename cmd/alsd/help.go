@@ -70,13 +70,16 @@ checkpoints in a stopped alsd's --state-dir, and prints to stdout:
            which long-lifetime rule applied; never a cookie value
 as a Markdown table (md), CSV (cookies only) or the API's JSON. With --diff it
 reads two saved JSON cookie reports and prints the cookies added, removed and
-changed between them.`,
+changed between them. slo --month YYYY-MM prints that calendar month (UTC) per
+SLO: objective, SLI, budget consumed, worst day and every day's SLI (md, csv
+or json), from the per-day totals alsd keeps for 400 days.`,
 	Examples: []string{
 		"alsd report slo",
 		"alsd report cookies --admin http://alsd-1:9102,http://alsd-2:9102 --format csv > cookies.csv",
 		"alsd report cookies --format json > week-48.json",
 		"alsd report cookies --diff week-47.json week-48.json",
 		"alsd report slo --state-dir /var/lib/alsd --catalog mesh.yaml",
+		"alsd report slo --month 2026-11 --format csv > slo-2026-11.csv",
 	},
 }
 

@@ -19,7 +19,8 @@ import (
 
 // runReport is `alsd report cookies|slo`: render the SLO or cookie report
 // of one or more running alsd instances (merged), of a state directory, or
-// (cookies --diff) the difference between two saved JSON reports.
+// (cookies --diff) the difference between two saved JSON reports; slo
+// --month renders a calendar month day by day.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	subject := ""
 	if len(args) > 0 && !isFlag(args[0]) {
@@ -32,7 +33,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.Var(&admins, "admin", "admin `URLs` of running alsd or alsd aggregate instances, comma-separated, answers merged (without --state-dir: "+defaultAdminURL+")")
 	stateDir := fs.String("state-dir", "", "read the checkpoints in a stopped alsd's --state-dir `directory` instead of asking a running one")
 	catalogPath := fs.String("catalog", "", "with --state-dir: the catalog `file` the state was computed with")
-	format := fs.String("format", "md", "output `format`: md or json; cookies also csv")
+	format := fs.String("format", "md", "output `format`: md or json; cookies and slo --month also csv")
+	month := fs.String("month", "", "slo only: report the calendar `month` YYYY-MM (UTC) day by day")
 	diff := fs.Bool("diff", false, "cookies only: list cookies added, removed and changed between two saved JSON reports: --diff OLD.json NEW.json")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -56,6 +58,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if *stateDir != "" && len(admins) > 0 {
 		return usageError{errors.New("--state-dir and --admin exclude each other")}
 	}
+	if *month != "" && subject != "slo" {
+		return usageError{errors.New("--month is for alsd report slo")}
+	}
 	cat, err := loadCatalog(*catalogPath, false)
 	if err != nil {
 		return err
@@ -65,13 +70,15 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	// Problems with the state (a corrupt checkpoint) are reported, not fatal.
 	src := reportSource{admins: admins, stateDir: *stateDir, cat: cat, log: slog.New(slog.NewTextHandler(stderr, nil))}
-	switch subject {
-	case "slo":
+	switch {
+	case *month != "":
+		err = src.writeMonth(ctx, *month, *format, stdout)
+	case subject == "slo":
 		var r sli.Report
 		if r, err = src.slo(ctx); err == nil {
 			err = sli.WriteReport(stdout, r, *format)
 		}
-	case "cookies":
+	default:
 		var r cookies.Report
 		if r, err = src.cookies(ctx); err == nil {
 			err = cookies.WriteReport(stdout, r, *format)
@@ -101,6 +108,33 @@ func (s reportSource) slo(ctx context.Context) (sli.Report, error) {
 		return sli.Report{}, fmt.Errorf("read %s: %w", s.stateDir, err)
 	}
 	return t.Snapshot(), nil
+}
+
+// writeMonth renders the monthly report (SPEC §9) of month, YYYY-MM.
+func (s reportSource) writeMonth(ctx context.Context, month, format string, w io.Writer) error {
+	m, err := sli.ParseMonth(month)
+	if err != nil {
+		return usageError{fmt.Errorf("--month: %w", err)}
+	}
+	var r sli.MonthReport
+	if s.stateDir == "" {
+		reports := make([]sli.MonthReport, len(s.admins))
+		for i, a := range s.admins {
+			if err := fetchJSON(ctx, a, "/api/slo?format=json&month="+m.Format("2006-01"), &reports[i]); err != nil {
+				return err
+			}
+		}
+		if r, err = sli.MergeMonthReports(reports...); err != nil {
+			return err
+		}
+	} else {
+		t, err := sli.New(sli.Config{Catalog: s.cat, StateDir: s.stateDir, Logger: s.log})
+		if err != nil {
+			return fmt.Errorf("read %s: %w", s.stateDir, err)
+		}
+		r = t.Month(m)
+	}
+	return sli.WriteMonthReport(w, r, format)
 }
 
 func (s reportSource) cookies(ctx context.Context) (cookies.Report, error) {

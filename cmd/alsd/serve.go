@@ -231,7 +231,7 @@ func (p *pipeline) buildState() error {
 		return usageError{fmt.Errorf("cookies: %w", err)}
 	}
 	p.stages = newStages(p.cat, p.tracker, p.inventory)
-	p.ui, err = webui.New(webui.Config{SLO: p.tracker.Snapshot, SLOState: p.tracker.State, Cookies: p.inventory.Snapshot,
+	p.ui, err = webui.New(webui.Config{SLO: p.tracker.Snapshot, SLOState: p.tracker.State, Month: p.tracker.Month, Cookies: p.inventory.Snapshot,
 		Catalog: p.cat, Gatherer: p.reg, Logger: p.log})
 	if err != nil {
 		return err

@@ -47,6 +47,7 @@ var rules = []struct {
 	{"alerts", "generators never link the ingest runtime", ingest},
 	{"dashboards", "generators never link the ingest runtime", ingest},
 	{"envoyconfig", "generators never link the ingest runtime", ingest},
+	{"openslo", "generators never link the ingest runtime", ingest},
 	{"artifacts", "generators never link the ingest runtime", ingest},
 	{"istioconfig", "generators never link the ingest runtime", ingest},
 	{"promoperator", "generators never link the ingest runtime", ingest},
