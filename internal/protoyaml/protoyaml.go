@@ -12,9 +12,9 @@ import (
 	"bytes"
 	"encoding/json"
 
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"go.yaml.in/yaml/v3"
 )
 
 // Plain returns m as maps, slices and scalars, marshalled with opts:
