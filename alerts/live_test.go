@@ -2,7 +2,6 @@ package alerts_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,10 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meshtel/meshtel/alerts"
 	"github.com/meshtel/meshtel/catalog"
+	"github.com/meshtel/meshtel/internal/poll"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -92,7 +92,7 @@ func TestLiveAlerts(t *testing.T) {
 	// alsd makes a route's series at its first request, and increase()
 	// cannot see a counter's first value: reports' one failure must land
 	// on a route already counted.
-	poll(t, 3*time.Minute, "reports' three routes counted", func() bool {
+	poll.Until(t, 3*time.Minute, "reports' three routes counted", func() bool {
 		return len(r.query(`mesh_sli_requests_total{service="reports",slo="availability"}`)) == 3
 	})
 	outage := time.Now()
@@ -175,9 +175,9 @@ func (r *liveRig) start() {
 	r.alsd = r.spawn("alsd", filepath.Join(r.bin, "alsd"), "--als-addr", r.alsAddr, "--admin-addr", r.adminAddr,
 		"--catalog", r.path("live.yaml"), "--state-dir", r.path("alsd-data"))
 	for name, u := range map[string]string{"alsd": "http://" + r.adminAddr + "/readyz", "prometheus": r.promURL + "/-/ready", "alertmanager": r.amURL + "/-/ready"} {
-		poll(r.t, time.Minute, name+" ready", func() bool { return httpStatus(u) == http.StatusOK })
+		poll.Until(r.t, time.Minute, name+" ready", func() bool { return httpStatus(u) == http.StatusOK })
 	}
-	poll(r.t, time.Minute, "prometheus scraping alsd", func() bool {
+	poll.Until(r.t, time.Minute, "prometheus scraping alsd", func() bool {
 		return len(r.query(`up{job="alsd"} == 1`)) == 1
 	})
 	r.quiet = r.simulate("quiet.yaml", "--rate", quietRate, "--batch", "1", "--sidecars", "1", "--streams", "1",
@@ -264,12 +264,12 @@ func (r *liveRig) isolatedFailure() {
 		}
 		r.simulate("quiet.yaml", "--total", "1", "--batch", "1", "--sidecars", "1", "--streams", "1", "--bad-ratio", "reports=1").wait(r.t, 30*time.Second)
 		// Counted within a few scrapes, or excluded: then send another.
-		pollFor(10*time.Second, func() bool { return errors() > 0 })
+		poll.Wait(10*time.Second, func() bool { return errors() > 0 })
 	}
 	if n := errors(); n != 1 {
 		r.t.Fatalf("reports has %v bad requests, want exactly 1", n)
 	}
-	poll(r.t, 20*time.Second, "the rules counting reports' failed request", func() bool {
+	poll.Until(r.t, 20*time.Second, "the rules counting reports' failed request", func() bool {
 		return len(r.query(alerts.BadEventsName("1h")+`{service="reports",slo="availability"} > 0`)) == 1
 	})
 }
@@ -297,7 +297,7 @@ func (r *liveRig) checkPage(page hookMatch) {
 // firing page.
 func (r *liveRig) checkTicketInhibited() {
 	var ticket map[string]string
-	poll(r.t, 3*time.Minute, "checkout's ticket pending in Prometheus", func() bool {
+	poll.Until(r.t, 3*time.Minute, "checkout's ticket pending in Prometheus", func() bool {
 		for _, a := range r.promAlerts() {
 			if a.Labels["service"] == "checkout" && a.Labels["severity"] == "ticket" && a.State == "pending" {
 				ticket = a.Labels
@@ -413,7 +413,7 @@ func (r *liveRig) watchGuard(from time.Time) *guardWatch {
 // stopAfter stops watching once the guard has held a pair back for
 // enough, or a held-back run has ended, or at deadline.
 func (w *guardWatch) stopAfter(enough time.Duration, deadline time.Time) (longest time.Duration, alerts int) {
-	pollFor(time.Until(deadline), func() bool {
+	poll.Wait(time.Until(deadline), func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.longest >= enough || w.ended
@@ -497,7 +497,7 @@ func (r *liveRig) awaitAMState(labels map[string]string, state string) {
 		filters = append(filters, "filter="+url.QueryEscape(fmt.Sprintf("%s=%q", k, v)))
 	}
 	u := r.amURL + "/api/v2/alerts?" + strings.Join(filters, "&")
-	poll(r.t, 30*time.Second, fmt.Sprintf("alertmanager: %v %s", labels, state), func() bool {
+	poll.Until(r.t, 30*time.Second, fmt.Sprintf("alertmanager: %v %s", labels, state), func() bool {
 		var got []struct {
 			Status struct {
 				State       string   `json:"state"`
@@ -569,7 +569,7 @@ func (h *webhook) all() []notification {
 func (h *webhook) await(t *testing.T, deadline time.Time, match func(notification, hookAlert) bool) hookMatch {
 	t.Helper()
 	var found hookMatch
-	ok := pollFor(time.Until(deadline), func() bool {
+	ok := poll.Wait(time.Until(deadline), func() bool {
 		for _, n := range h.all() {
 			for _, a := range n.Alerts {
 				if match(n, a) {
@@ -682,29 +682,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// pollFor checks cond every half second until it holds or d has passed.
-func pollFor(d time.Duration, cond func() bool) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return cond()
-		case <-tick.C:
-		}
-	}
-	return true
-}
-
-func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	if !pollFor(d, cond) {
-		t.Fatalf("%s: not within %s", what, d)
-	}
 }
 
 func httpStatus(u string) int {

@@ -37,7 +37,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	total := fs.Int64("total", 0, "stop after this many entries; 0: send for --duration")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send when --total is 0")
 	badRatios := ratioFlag{}
-	fs.Var(badRatios, "bad-ratio", "`SERVICE=RATIO`: share of SERVICE's requests that fail, 0 to 1 (checkout=1 is an outage); comma-separated, may repeat")
+	fs.Var(badRatios, "bad-ratio", "the share of a service's requests that fail, as `SERVICE=RATIO` from 0 to 1 (checkout=1 is an outage); comma-separated, may repeat")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
