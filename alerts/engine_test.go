@@ -38,6 +38,48 @@ func evaluate(t *testing.T, svc catalog.Service, load string, until, step time.D
 // counts how many times each slo/severity began firing.
 func evaluateRules(t *testing.T, svc catalog.Service, edit func([]byte) []byte, load string, from, until, step time.Duration) (firing, map[string]int) {
 	t.Helper()
+	ordered := loadRules(t, svc, edit, load)
+	got, episodes := firing{}, map[string]int{}
+	wasFiring := map[string]bool{}
+	start := time.Unix(0, 0).UTC()
+	for off := from; off <= until; off += step {
+		ts := start.Add(off)
+		for _, g := range ordered {
+			if step < g.Interval() && off%g.Interval() != 0 {
+				continue
+			}
+			g.Eval(context.Background(), ts)
+			for _, r := range g.Rules() {
+				if err := r.LastError(); err != nil {
+					t.Fatalf("rule %s at %s: %v", r.Name(), off, err)
+				}
+				ar, ok := r.(*rules.AlertingRule)
+				if !ok {
+					continue
+				}
+				sev := ar.Labels().Get("slo") + "/" + ar.Labels().Get("severity")
+				firingNow := false
+				for _, a := range ar.ActiveAlerts() {
+					firingNow = firingNow || a.State == rules.StateFiring
+				}
+				if firingNow && !wasFiring[sev] {
+					episodes[sev]++
+					if _, seen := got[sev]; !seen {
+						got[sev] = off
+					}
+				}
+				wasFiring[sev] = firingNow
+			}
+		}
+	}
+	return got, episodes
+}
+
+// loadRules loads svc's generated rules (through edit, when not nil) into
+// Prometheus' rule manager over the series of load, and returns the
+// groups in file order: recordings before the alerts reading them.
+func loadRules(t *testing.T, svc catalog.Service, edit func([]byte) []byte, load string) []*rules.Group {
+	t.Helper()
 	groups, err := RuleGroups(nil, svc, Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +115,6 @@ func evaluateRules(t *testing.T, svc catalog.Service, edit func([]byte) []byte, 
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	// Evaluate in file order: recordings before the alerts reading them.
 	var ordered []*rules.Group
 	for _, g := range groups.Groups {
 		for _, lg := range loaded {
@@ -89,42 +130,7 @@ func evaluateRules(t *testing.T, svc catalog.Service, edit func([]byte) []byte, 
 			}
 		}
 	}
-	got, episodes := firing{}, map[string]int{}
-	wasFiring := map[string]bool{}
-	start := time.Unix(0, 0).UTC()
-	for off := from; off <= until; off += step {
-		ts := start.Add(off)
-		for _, g := range ordered {
-			if step < g.Interval() && off%g.Interval() != 0 {
-				continue
-			}
-			g.Eval(context.Background(), ts)
-			for _, r := range g.Rules() {
-				if err := r.LastError(); err != nil {
-					t.Fatalf("rule %s at %s: %v", r.Name(), off, err)
-				}
-				ar, ok := r.(*rules.AlertingRule)
-				if !ok {
-					continue
-				}
-				firingNow := map[string]bool{}
-				for _, a := range ar.ActiveAlerts() {
-					if a.State == rules.StateFiring {
-						firingNow[a.Labels.Get("slo")+"/"+a.Labels.Get("severity")] = true
-					}
-				}
-				sev := ar.Labels().Get("slo") + "/" + ar.Labels().Get("severity")
-				if firingNow[sev] && !wasFiring[sev] {
-					episodes[sev]++
-					if _, seen := got[sev]; !seen {
-						got[sev] = off
-					}
-				}
-				wasFiring[sev] = firingNow[sev]
-			}
-		}
-	}
-	return got, episodes
+	return ordered
 }
 
 func availabilityOnly(objective string, pct float64) catalog.Service {

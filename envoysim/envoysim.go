@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type Config struct {
 	BatchSize int
 	// Total stops the simulator after this many entries; 0 runs until ctx ends.
 	Total int64
+	// BadRatios sets the share of failed requests (0 to 1) of the named
+	// services, replacing the simulator's mix: 1 is a total outage, 0 a
+	// spotless service. Every name must be a simulated service.
+	BadRatios map[string]float64
 	// Seed makes the traffic reproducible; 0 picks one.
 	Seed uint64
 	// DialOptions replace the default insecure transport (TLS, say).
@@ -136,7 +141,28 @@ func New(cfg Config) (*Simulator, error) {
 			s.services[i].medianLatency = 40 * time.Millisecond
 		}
 	}
+	if err := s.setBadRatios(cfg.BadRatios); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+func (s *Simulator) setBadRatios(ratios map[string]float64) error {
+	for name, r := range ratios {
+		if r < 0 || r > 1 || math.IsNaN(r) {
+			return fmt.Errorf("simulator: bad ratio %v of %q is outside 0 to 1", r, name)
+		}
+		i := slices.IndexFunc(s.services, func(svc simService) bool { return svc.name == name })
+		if i < 0 {
+			names := make([]string, len(s.services))
+			for j, svc := range s.services {
+				names[j] = svc.name
+			}
+			return fmt.Errorf("simulator: no simulated service %q (simulating %s)", name, strings.Join(names, ", "))
+		}
+		s.services[i].badRatio = r
+	}
+	return nil
 }
 
 // Sent returns the entries sent so far.
@@ -393,7 +419,6 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 		e.ProtocolVersion = datav3.HTTPAccessLogEntry_HTTP2
 		req.RequestMethod = corev3.RequestMethod_POST
 		req.Path = "/shop.Catalog/GetProduct"
-		status = 200
 		gs := 0
 		switch {
 		case status >= 500:
@@ -429,7 +454,7 @@ func (g *entryGen) tcp() *datav3.TCPAccessLogEntry {
 	if c.IntermediateLogEntry {
 		c.AccessLogType = datav3.AccessLogType_TcpPeriodic
 	}
-	if g.rng.IntN(200) == 0 {
+	if g.rng.Float64() < g.svc.badRatio {
 		c.ResponseFlags = &datav3.ResponseFlags{UpstreamConnectionFailure: true}
 	}
 	return &datav3.TCPAccessLogEntry{

@@ -90,6 +90,8 @@ alsd simulate drives a running alsd as a fleet of Envoys would: --sidecars
 simulated Envoys per catalog service, each with --streams ALS streams, send
 batches of realistic HTTP and TCP access-log entries (errors, response flags,
 latencies, cookies) to --target until --total entries or --duration.
+--bad-ratio sets a service's share of failed requests: checkout=1 is a total
+outage of checkout, checkout=0 a spotless checkout.
 It prints to stdout the entries and messages sent and entries per second. With
 --admin it also reads alsd's /metrics before and after
 (alsd_kafka_produced_total, process_cpu_seconds_total), waits up to 30s for
@@ -98,5 +100,6 @@ alsd's CPU-seconds per million records.`,
 	Examples: []string{
 		"alsd simulate --rate 5000 --duration 1m",
 		"alsd simulate --target alsd:18000 --admin http://alsd:9102 --total 1000000",
+		"alsd simulate --catalog mesh.yaml --rate 200 --bad-ratio checkout=1 --duration 10m",
 	},
 }

@@ -56,6 +56,9 @@ func TestExitCodes(t *testing.T) {
 		{"cert without key", []string{"--tls-cert", filepath.Join(dir, "tls.crt")}, nil, exitUsage, "--tls-key"},
 		{"unreadable cert", []string{"--tls-cert", filepath.Join(dir, "none.crt"), "--tls-key", bad}, nil, exitUsage, "none.crt"},
 		{"bad header cap", []string{"--max-header-bytes", "8 kilobytes"}, nil, exitUsage, "max-header-bytes"},
+		{"simulate bad ratio syntax", []string{"simulate", "--bad-ratio", "checkout"}, nil, exitUsage, "SERVICE=RATIO"},
+		{"simulate bad ratio range", []string{"simulate", "--bad-ratio", "frontend=2"}, nil, exitUsage, "outside 0 to 1"},
+		{"simulate bad ratio service", []string{"simulate", "--bad-ratio", "frontend=1,nope=0"}, nil, exitUsage, `no simulated service "nope"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,8 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	batch := fs.Int("batch", 100, "entries per message")
 	total := fs.Int64("total", 0, "stop after this many entries; 0: send for --duration")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send when --total is 0")
+	badRatios := ratioFlag{}
+	fs.Var(badRatios, "bad-ratio", "the share of a service's requests that fail, as `SERVICE=RATIO` from 0 to 1 (checkout=1 is an outage); comma-separated, may repeat")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -49,7 +53,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	}
 	sim, err := envoysim.New(envoysim.Config{
 		Target: *target, Catalog: cat, Sidecars: *sidecars, Streams: *streams,
-		Rate: *rate, BatchSize: *batch, Total: *total,
+		Rate: *rate, BatchSize: *batch, Total: *total, BadRatios: badRatios,
 	})
 	if err != nil {
 		return usageError{err}
@@ -140,4 +144,29 @@ func counterSum(f *dto.MetricFamily) float64 {
 		sum += m.GetCounter().GetValue()
 	}
 	return sum
+}
+
+// ratioFlag collects SERVICE=RATIO pairs; the flag takes a comma-separated
+// list and may repeat.
+type ratioFlag map[string]float64
+
+func (r ratioFlag) Set(s string) error {
+	for _, pair := range strings.Split(s, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		f, err := strconv.ParseFloat(value, 64)
+		if !ok || name == "" || err != nil {
+			return fmt.Errorf("%q is not SERVICE=RATIO (example: checkout=1)", pair)
+		}
+		r[name] = f
+	}
+	return nil
+}
+
+func (r ratioFlag) String() string {
+	pairs := make([]string, 0, len(r))
+	for name, f := range r {
+		pairs = append(pairs, name+"="+strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	slices.Sort(pairs)
+	return strings.Join(pairs, ",")
 }
