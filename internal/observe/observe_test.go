@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
@@ -39,5 +40,32 @@ func TestSLI(t *testing.T) {
 				t.Errorf("SLI() = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestEdge(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	out := record.Record{Time: at, Service: "web", Method: "GET", Path: "/x", Status: 503, GRPCStatus: 14,
+		ResponseFlags: []string{"UF"}, DurationMs: 2.5, HasDuration: true, Direction: record.Outbound, PeerService: "api", Intermediate: true}
+	got, ok := Edge(&out)
+	want := edges.Observation{Time: at, Source: "web", Destination: "api", Method: "GET", Path: "/x", Status: 503, GRPCStatus: 14,
+		ResponseFlags: []string{"UF"}, Duration: 2500 * time.Microsecond, Intermediate: true}
+	if !ok || got.Time != want.Time || got.Source != want.Source || got.Destination != want.Destination ||
+		got.Method != want.Method || got.Path != want.Path || got.Status != want.Status || got.GRPCStatus != want.GRPCStatus ||
+		len(got.ResponseFlags) != 1 || got.Duration != want.Duration || got.Intermediate != want.Intermediate || got.TCP {
+		t.Errorf("Edge() = %+v, %v, want %+v, true", got, ok, want)
+	}
+	tcp := record.Record{Kind: record.TCP, Service: "api", Direction: record.Outbound, PeerService: "db", DurationMs: 9}
+	if got, ok := Edge(&tcp); !ok || !got.TCP || got.Duration != 0 {
+		t.Errorf("TCP without duration: %+v, %v", got, ok)
+	}
+	for name, r := range map[string]record.Record{
+		"inbound":                 {Service: "api", Direction: record.Inbound, PeerService: "x"},
+		"no direction":            {Service: "api"},
+		"outbound, no peer known": {Service: "api", Direction: record.Outbound},
+	} {
+		if _, ok := Edge(&r); ok {
+			t.Errorf("%s: counted as an edge", name)
+		}
 	}
 }
