@@ -47,7 +47,7 @@ func TestScaleOutUsage(t *testing.T) {
 }
 
 func TestIngestOnlyAPI(t *testing.T) {
-	for _, path := range []string{"/api/slo", "/api/cookies"} {
+	for _, path := range []string{"/api/slo", "/api/cookies", "/api/dependencies"} {
 		rec := httptest.NewRecorder()
 		ingestOnly(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		var body map[string]string

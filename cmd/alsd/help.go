@@ -58,21 +58,26 @@ front of them run alsd --compute=false.`,
 }
 
 var reportHelp = cmdhelp.Help{
-	Usage: "alsd report cookies|slo [flags]",
+	Usage: "alsd report cookies|slo|dependencies [flags]",
 	Text: `
-alsd report reads the /api/slo or /api/cookies JSON of one or more running
-alsd or alsd aggregate instances (--admin; several answers are merged), or the
-checkpoints in a stopped alsd's --state-dir, and prints to stdout:
-  slo      per service and SLO: objective, SLI, error budget left, burn rates
-           over 1h, 6h and 3d, status
-  cookies  per service and cookie: where it was seen, Secure, HttpOnly,
-           SameSite, lifetime, value classes, distinct values, findings, and
-           which long-lifetime rule applied; never a cookie value
-as a Markdown table (md), CSV (cookies only) or the API's JSON. With --diff it
-reads two saved JSON cookie reports and prints the cookies added, removed and
-changed between them. slo --month YYYY-MM prints that calendar month (UTC) per
-SLO: objective, SLI, budget consumed, worst day and every day's SLI (md, csv
-or json), from the per-day totals alsd keeps for 400 days.`,
+alsd report reads the /api/slo, /api/cookies or /api/dependencies JSON of one
+or more running alsd or alsd aggregate instances (--admin; several answers are
+merged), or the checkpoints in a stopped alsd's --state-dir, and prints to
+stdout:
+  slo           per service and SLO: objective, SLI, error budget left, burn
+                rates over 1h, 6h and 3d, status
+  cookies       per service and cookie: where it was seen, Secure, HttpOnly,
+                SameSite, lifetime, value classes, distinct values, findings,
+                and which long-lifetime rule applied; never a cookie value
+  dependencies  per edge (caller → called, as the caller's sidecar logged it):
+                requests, errors, p99, recent rate, declared or not; then the
+                undeclared calls and the unused declarations
+as a Markdown table (md), CSV (cookies only), Graphviz DOT (dependencies only:
+pipe it to dot -Tsvg) or the API's JSON. With --diff it reads two saved JSON
+cookie reports and prints the cookies added, removed and changed between them.
+slo --month YYYY-MM prints that calendar month (UTC) per SLO: objective, SLI,
+budget consumed, worst day and every day's SLI (md, csv or json), from the
+per-day totals alsd keeps for 400 days.`,
 	Examples: []string{
 		"alsd report slo",
 		"alsd report cookies --admin http://alsd-1:9102,http://alsd-2:9102 --format csv > cookies.csv",
@@ -80,6 +85,7 @@ or json), from the per-day totals alsd keeps for 400 days.`,
 		"alsd report cookies --diff week-47.json week-48.json",
 		"alsd report slo --state-dir /var/lib/alsd --catalog mesh.yaml",
 		"alsd report slo --month 2026-11 --format csv > slo-2026-11.csv",
+		"alsd report dependencies --format dot | dot -Tsvg > mesh.svg",
 	},
 }
 

@@ -1,11 +1,12 @@
 // Command alsd is meshtel's Envoy access-log sink: it receives Envoy's gRPC
 // Access Log Service streams, produces one Kafka record per entry and keeps
-// live SLIs, error budgets and a cookie inventory of the mesh.
+// live SLIs, error budgets, a cookie inventory and the dependency edges of
+// the mesh.
 //
 //	alsd [flags]              run the sink
 //	alsd --demo               embedded Kafka, simulated Envoys, live summary
 //	alsd simulate [flags]     drive a running alsd with simulated Envoy traffic
-//	alsd report cookies|slo   render reports from running alsd instances
+//	alsd report cookies|slo|dependencies   render reports from running alsd instances
 //	alsd aggregate [flags]    consume Kafka in a consumer group, compute SLIs and cookies
 package main
 

@@ -51,6 +51,7 @@ func TestExitCodes(t *testing.T) {
 		{"catalog mistake", []string{"--catalog", bad}, nil, exitUsage, bad + ":3:5:"},
 		{"missing catalog", []string{"--catalog", filepath.Join(dir, "none.yaml")}, nil, exitUsage, "none.yaml"},
 		{"report without subject", []string{"report"}, nil, exitUsage, "cookies|slo"},
+		{"unknown report", []string{"report", "deps"}, nil, exitUsage, "dependencies"},
 		{"diff needs two files", []string{"report", "cookies", "--diff", "a.json"}, nil, exitUsage, "--diff"},
 		{"allowed-sans without client CA", []string{"--allowed-sans", "a.example.com"}, nil, exitUsage, "--allowed-sans needs --tls-client-ca"},
 		{"cert without key", []string{"--tls-cert", filepath.Join(dir, "tls.crt")}, nil, exitUsage, "--tls-key"},

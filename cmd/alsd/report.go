@@ -14,13 +14,15 @@ import (
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/sli"
 )
 
-// runReport is `alsd report cookies|slo`: render the SLO or cookie report
-// of one or more running alsd instances (merged), of a state directory, or
-// (cookies --diff) the difference between two saved JSON reports; slo
-// --month renders a calendar month day by day.
+// runReport is `alsd report cookies|slo|dependencies`: render the SLO,
+// cookie or dependency report of one or more running alsd instances
+// (merged), of a state directory, or (cookies --diff) the difference
+// between two saved JSON reports; slo --month renders a calendar month day
+// by day.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	subject := ""
 	if len(args) > 0 && !isFlag(args[0]) {
@@ -33,18 +35,18 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.Var(&admins, "admin", "admin `URLs` of running alsd or alsd aggregate instances, comma-separated, answers merged (without --state-dir: "+defaultAdminURL+")")
 	stateDir := fs.String("state-dir", "", "read the checkpoints in a stopped alsd's --state-dir `directory` instead of asking a running one")
 	catalogPath := fs.String("catalog", "", "with --state-dir: the catalog `file` the state was computed with")
-	format := fs.String("format", "md", "output `format`: md or json; cookies and slo --month also csv")
+	format := fs.String("format", "md", "output `format`: md or json; cookies and slo --month also csv, dependencies also dot (Graphviz)")
 	month := fs.String("month", "", "slo only: report the calendar `month` YYYY-MM (UTC) day by day")
 	diff := fs.Bool("diff", false, "cookies only: list cookies added, removed and changed between two saved JSON reports: --diff OLD.json NEW.json")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	switch subject {
-	case "slo", "cookies":
+	case "slo", "cookies", "dependencies":
 	case "":
-		return usageError{commandLineError{errors.New("report needs a subject: alsd report cookies|slo [flags]")}}
+		return usageError{commandLineError{errors.New("report needs a subject: alsd report cookies|slo|dependencies [flags]")}}
 	default:
-		return usageError{commandLineError{fmt.Errorf("unknown report %q (want cookies or slo)", subject)}}
+		return usageError{commandLineError{fmt.Errorf("unknown report %q (want cookies, slo or dependencies)", subject)}}
 	}
 	if *diff {
 		if subject != "cookies" || fs.NArg() != 2 {
@@ -77,6 +79,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		var r sli.Report
 		if r, err = src.slo(ctx); err == nil {
 			err = sli.WriteReport(stdout, r, *format)
+		}
+	case subject == "dependencies":
+		var r edges.Report
+		if r, err = src.dependencies(ctx); err == nil {
+			err = edges.WriteReport(stdout, r, *format)
 		}
 	default:
 		var r cookies.Report
@@ -146,6 +153,17 @@ func (s reportSource) cookies(ctx context.Context) (cookies.Report, error) {
 		return cookies.Report{}, fmt.Errorf("read %s: %w", s.stateDir, err)
 	}
 	return inv.Snapshot(), nil
+}
+
+func (s reportSource) dependencies(ctx context.Context) (edges.Report, error) {
+	if s.stateDir == "" {
+		return fetchMerged(ctx, s.admins, "/api/dependencies", edges.MergeReports)
+	}
+	t, err := edges.New(edges.Config{Catalog: s.cat, StateDir: s.stateDir, Logger: s.log})
+	if err != nil {
+		return edges.Report{}, fmt.Errorf("read %s: %w", s.stateDir, err)
+	}
+	return t.Snapshot(), nil
 }
 
 // fetchMerged asks every admin URL for path and merges the answers.

@@ -21,6 +21,7 @@ import (
 	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/kafkasink"
 	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
@@ -172,6 +173,7 @@ type pipeline struct {
 	sink      *kafkasink.Sink // nil without brokers
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
+	edges     *edges.Tracker
 	ui        *webui.UI
 	stages    *stages
 	alsLis    net.Listener
@@ -211,8 +213,8 @@ func (p *pipeline) bind(enc record.Encoding, alsAddr string) error {
 	return nil
 }
 
-// buildState makes the SLI tracker, the cookie inventory, the stages that
-// feed them and the web UI.
+// buildState makes the SLI tracker, the cookie inventory, the edge
+// tracker, the stages that feed them and the web UI.
 func (p *pipeline) buildState() error {
 	// An ingest-only alsd keeps its tracker and inventory empty (no stage
 	// feeds them), unexported and unsaved: the aggregators own that state.
@@ -230,7 +232,12 @@ func (p *pipeline) buildState() error {
 	if err != nil {
 		return usageError{fmt.Errorf("cookies: %w", err)}
 	}
+	p.edges, err = edges.New(edges.Config{Catalog: p.cat, Registerer: stateReg, StateDir: stateDir, Logger: p.log})
+	if err != nil {
+		return fmt.Errorf("edges: %w", err)
+	}
 	p.stages = newStages(p.cat, p.tracker, p.inventory)
+	p.stages.edges = p.edges
 	p.ui, err = webui.New(webui.Config{SLO: p.tracker.Snapshot, SLOState: p.tracker.State, Month: p.tracker.Month, Cookies: p.inventory.Snapshot,
 		Catalog: p.cat, Gatherer: p.reg, Logger: p.log})
 	if err != nil {
@@ -305,6 +312,7 @@ func (p *pipeline) add(g *oklog.Group) {
 	}
 	addAfter(g, "sli", drained, p.tracker.Run)
 	addAfter(g, "cookies", drained, p.inventory.Run)
+	addAfter(g, "edges", drained, p.edges.Run)
 	addAfter(g, "webui", drained, p.ui.Run)
 	p.admin.add(g)
 }
@@ -380,9 +388,11 @@ func (p *pipeline) routes(mux *http.ServeMux) {
 	if p.cfg.compute {
 		mux.Handle("GET /api/slo", p.tracker.Handler())
 		mux.Handle("GET /api/cookies", p.inventory.Handler())
+		mux.Handle("GET /api/dependencies", p.edges.Handler())
 	} else {
 		mux.HandleFunc("GET /api/slo", ingestOnly)
 		mux.HandleFunc("GET /api/cookies", ingestOnly)
+		mux.HandleFunc("GET /api/dependencies", ingestOnly)
 	}
 	mux.Handle("/", p.ui.Handler())
 }
@@ -395,8 +405,8 @@ func (p *pipeline) stagesFor(compute bool) []accesslog.Stage {
 	return []accesslog.Stage{p.stages.observe}
 }
 
-// ingestOnly answers /api/slo and /api/cookies of an alsd run with
-// --compute=false (SPEC §1): 404, and where to ask instead.
+// ingestOnly answers /api/slo, /api/cookies and /api/dependencies of an
+// alsd run with --compute=false (SPEC §1): 404, and where to ask instead.
 func ingestOnly(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)

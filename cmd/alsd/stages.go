@@ -7,19 +7,22 @@ import (
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/internal/observe"
 	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
 )
 
-// stages plugs the SLI engine and the cookie inventory into the ingest
-// path. It is the only place that knows both record.Record and the
-// plain observations sli and cookies take.
+// stages plugs the SLI engine, the cookie inventory and the dependency
+// edges into the ingest path. It is the only place that knows both
+// record.Record and the plain observations sli, cookies and edges take.
 type stages struct {
 	cat       *catalog.Catalog
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
+	// edges counts outbound calls per (source, destination); nil: none.
+	edges *edges.Tracker
 	// onBad sees every request that burns budget (the web UI's list of
 	// recent bad requests); nil when nothing listens.
 	onBad func(service, method, path string, status int, flags []string, t time.Time)
@@ -57,6 +60,9 @@ func (s *stages) observe(records []record.Record) {
 		// entry repeats the headers of the request it belongs to.
 		if !r.Intermediate && (len(r.Cookies) > 0 || len(r.MalformedCookies) > 0) {
 			s.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, r.MalformedCookies)
+		}
+		if e, ok := observe.Edge(r); ok && s.edges != nil {
+			s.edges.Observe(&e)
 		}
 		s.counter(r.Service).Add(1)
 	}
