@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/internal/observe"
 	"github.com/meshtel/meshtel/record"
 	"github.com/meshtel/meshtel/sli"
@@ -118,8 +119,9 @@ type partition struct {
 	cat       *catalog.Catalog // the tracker's: partitionCatalog or Config.Catalog
 	foreign   map[string]bool  // service → a catalog service the tracker's catalog lacks
 	inventory *cookies.Inventory
-	next      atomic.Int64 // offset of the first record not in the state
-	saved     int64        // next as of the last checkpoint
+	edges     *edges.Tracker // with the whole catalog: destinations are any service
+	next      atomic.Int64   // offset of the first record not in the state
+	saved     int64          // next as of the last checkpoint
 	lag       prometheus.Gauge
 	rec       record.Record
 }
@@ -373,6 +375,9 @@ func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 	if !r.Intermediate && len(r.Cookies) > 0 {
 		pt.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, nil)
 	}
+	if e, ok := observe.Edge(r); ok {
+		pt.edges.Observe(&e)
+	}
 }
 
 // isProto reports whether a record was produced with --kafka-encoding=proto.
@@ -436,6 +441,13 @@ func (a *Aggregator) load(pt *partition, c *checkpoint) error {
 	if err := pt.inventory.MergeState(c.Cookies); err != nil {
 		return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
 	}
+	if c.Edges != nil { // nil: written before edges were counted
+		var es edges.State
+		if err := es.UnmarshalBinary(c.Edges); err != nil {
+			return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+		}
+		pt.edges.Add(&es)
+	}
 	for _, ss := range st.Services {
 		if (len(ss.Routes) > 0 || len(ss.Slots) > 0) && a.isForeign(pt, ss.Name) {
 			a.widen(pt, ss.Name)
@@ -458,7 +470,11 @@ func (a *Aggregator) newPartition(p int) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := &partition{id: p, cat: cat, foreign: map[string]bool{}, inventory: inv, lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}
+	et, err := edges.New(edges.Config{Catalog: a.cfg.Catalog, Now: a.cfg.Now, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	pt := &partition{id: p, cat: cat, foreign: map[string]bool{}, inventory: inv, edges: et, lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}
 	pt.tracker.Store(t)
 	return pt, nil
 }
@@ -535,7 +551,9 @@ func (a *Aggregator) checkpoint(ctx context.Context, gen *kafka.Generation, pt *
 				SLI:              st,
 				Cookies:          ck,
 			}
-			err = a.writeCheckpoint(ctx, c)
+			if c.Edges, err = pt.edges.State().MarshalBinary(); err == nil {
+				err = a.writeCheckpoint(ctx, c)
+			}
 		}
 	}
 	if err != nil {

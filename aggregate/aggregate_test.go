@@ -25,6 +25,7 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/internal/kafkatest"
 	"github.com/meshtel/meshtel/internal/observe"
@@ -167,6 +168,11 @@ func workload(seed uint64, n int) []*record.Record {
 		if svc == "redis_cache" {
 			r.Kind = record.TCP
 		}
+		if r.Direction == record.Outbound {
+			// Declared, undeclared and outside the catalog; chosen without
+			// the generator, so the other fields stay as they were.
+			r.PeerService = []string{"payments", "auth", "redis_cache", "geo-api"}[i%4]
+		}
 		if r.Status == 0 {
 			r.ResponseFlags = []string{"UF"}
 		}
@@ -235,6 +241,7 @@ func produceOne(addr string, recs []*record.Record) error {
 type reference struct {
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
+	edges     *edges.Tracker
 	cat       *catalog.Catalog
 	// truth counts availability events per service by sli.Classify
 	// alone, independently of any tracker.
@@ -251,7 +258,11 @@ func newReference(t *testing.T, cat *catalog.Catalog) *reference {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &reference{tracker: tr, inventory: inv, cat: cat, truth: map[string]sli.Counts{}}
+	et, err := edges.New(edges.Config{Catalog: cat, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reference{tracker: tr, inventory: inv, edges: et, cat: cat, truth: map[string]sli.Counts{}}
 }
 
 func (ref *reference) add(recs []*record.Record) {
@@ -260,6 +271,9 @@ func (ref *reference) add(recs []*record.Record) {
 		ref.tracker.Observe(&o)
 		if !r.Intermediate && len(r.Cookies) > 0 {
 			ref.inventory.Observe(r.Service, r.Authority, r.Time, r.Cookies, nil)
+		}
+		if e, ok := observe.Edge(r); ok {
+			ref.edges.Observe(&e)
 		}
 		hc := ""
 		if s := ref.cat.Lookup(r.Service); s != nil {
@@ -316,6 +330,19 @@ func mergedCookies(t *testing.T, ms ...*member) cookies.Report {
 	return cookies.MergeReports(rs...)
 }
 
+func mergedDependencies(t *testing.T, ms ...*member) edges.Report {
+	t.Helper()
+	var rs []edges.Report
+	for _, m := range ms {
+		r, err := m.DependenciesReport()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	return edges.MergeReports(rs...)
+}
+
 func jsonOf(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", " ")
@@ -367,6 +394,9 @@ func checkEqual(t *testing.T, ref *reference, ms ...*member) {
 		t.Errorf("merged /api/cookies differs from the all-in-one inventory:\n got %s\nwant %s", got, want)
 	}
 	checkMonthEqual(t, ref, ms...)
+	if got, want := jsonOf(t, mergedDependencies(t, ms...)), jsonOf(t, ref.edges.Snapshot()); got != want {
+		t.Errorf("merged /api/dependencies differs from the all-in-one edge tracker:\n got %s\nwant %s", got, want)
+	}
 }
 
 // TestRebalanceAndCrashExact runs the scale-out story on one broker, two

@@ -14,14 +14,16 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// A checkpoint is one message of the state topic: the SLI and cookie state
-// of one record partition and the offset of the first record it does not
-// include. Its framing:
+// A checkpoint is one message of the state topic: the SLI, cookie and
+// dependency-edge state of one record partition and the offset of the
+// first record it does not include. Its framing:
 //
 //	"MTAGG1\n"
 //	uvarint length, header (JSON of checkpointHeader)
 //	uvarint length, sli.State in its binary form
 //	uvarint length, the cookie inventory's binary form
+//	uvarint length, edges.State in its binary form (absent in checkpoints
+//	  written before edges were counted: they restore with no edges)
 //	CRC-32C (Castagnoli) of everything before it, big endian
 //
 // The state and the offset travel in one message, so a reader sees both
@@ -52,6 +54,7 @@ type checkpoint struct {
 	checkpointHeader
 	SLI     []byte // sli.State.MarshalBinary
 	Cookies []byte // cookies.Inventory.MarshalBinary
+	Edges   []byte // edges.State.MarshalBinary; nil from an older checkpoint
 }
 
 func (c *checkpoint) marshal() ([]byte, error) {
@@ -59,9 +62,9 @@ func (c *checkpoint) marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode checkpoint header: %w", err)
 	}
-	b := make([]byte, 0, len(checkpointMagic)+len(hdr)+len(c.SLI)+len(c.Cookies)+3*binary.MaxVarintLen64+4)
+	b := make([]byte, 0, len(checkpointMagic)+len(hdr)+len(c.SLI)+len(c.Cookies)+len(c.Edges)+4*binary.MaxVarintLen64+4)
 	b = append(b, checkpointMagic...)
-	for _, part := range [][]byte{hdr, c.SLI, c.Cookies} {
+	for _, part := range [][]byte{hdr, c.SLI, c.Cookies, c.Edges} {
 		if len(part) > maxCheckpointPart {
 			return nil, fmt.Errorf("checkpoint part of %d bytes exceeds %d", len(part), maxCheckpointPart)
 		}
@@ -82,8 +85,11 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorruptCheckpoint)
 	}
 	rest := body[len(checkpointMagic):]
-	var parts [3][]byte
+	var parts [4][]byte
 	for i := range parts {
+		if i == 3 && len(rest) == 0 {
+			break // written before edges were counted
+		}
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n > maxCheckpointPart || n > uint64(len(rest)-k) {
 			return nil, fmt.Errorf("%w: bad length of part %d", ErrCorruptCheckpoint, i)
@@ -93,7 +99,7 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the last part", ErrCorruptCheckpoint, len(rest))
 	}
-	c := &checkpoint{SLI: parts[1], Cookies: parts[2]}
+	c := &checkpoint{SLI: parts[1], Cookies: parts[2], Edges: parts[3]}
 	if err := json.Unmarshal(parts[0], &c.checkpointHeader); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrCorruptCheckpoint, err)
 	}

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"reflect"
@@ -18,6 +19,7 @@ func sampleCheckpoint() *checkpoint {
 			SavedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Member: "m-1"},
 		SLI:     []byte("meshtel-sli-state v1\n..."),
 		Cookies: []byte("MTCOOKIE\x00\x01..."),
+		Edges:   []byte("meshtel-edges-state v1\n..."),
 	}
 }
 
@@ -33,11 +35,33 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		}
 		// Empty parts decode as empty, not nil.
 		if len(c.SLI) == 0 {
-			c.SLI, c.Cookies = got.SLI, got.Cookies
+			c.SLI, c.Cookies, c.Edges = got.SLI, got.Cookies, got.Edges
 		}
 		if !reflect.DeepEqual(got, c) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
 		}
+	}
+}
+
+// TestCheckpointWithoutEdges: a checkpoint written before edges were
+// counted (three parts) still decodes, with no edge state.
+func TestCheckpointWithoutEdges(t *testing.T) {
+	c := sampleCheckpoint()
+	hdr, err := json.Marshal(c.checkpointHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte(checkpointMagic)
+	for _, part := range [][]byte{hdr, c.SLI, c.Cookies} {
+		b = binary.AppendUvarint(b, uint64(len(part)))
+		b = append(b, part...)
+	}
+	got, err := unmarshalCheckpoint(binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Edges != nil || !bytes.Equal(got.SLI, c.SLI) || !bytes.Equal(got.Cookies, c.Cookies) || got.NextOffset != c.NextOffset {
+		t.Errorf("old checkpoint decoded as %+v", got)
 	}
 }
 
@@ -110,7 +134,7 @@ func FuzzUnmarshalCheckpoint(f *testing.F) {
 			}
 			c2, err := unmarshalCheckpoint(again)
 			if err != nil || !reflect.DeepEqual(c2.checkpointHeader, c.checkpointHeader) ||
-				!bytes.Equal(c2.SLI, c.SLI) || !bytes.Equal(c2.Cookies, c.Cookies) {
+				!bytes.Equal(c2.SLI, c.SLI) || !bytes.Equal(c2.Cookies, c.Cookies) || !bytes.Equal(c2.Edges, c.Edges) {
 				t.Fatalf("re-encoding differs: %+v %v", c2, err)
 			}
 		}

@@ -1,11 +1,12 @@
 // Package aggregate is the scale-out half of alsd (`alsd aggregate`, SPEC
 // §1): it consumes the record topic as a member of a Kafka consumer group
-// and computes SLIs and cookie inventories for the partitions, and so the
-// services, it owns. Ingesters key records by service, so each service's
-// records live in one partition and its numbers come from one aggregator.
+// and computes SLIs, cookie inventories and dependency edges for the
+// partitions, and so the services, it owns. Ingesters key records by
+// service, so each service's records (its outbound calls too) live in one
+// partition and its numbers come from one aggregator.
 //
 // State is kept per partition, in the manner of Kafka Streams: every
-// CheckpointInterval each owned partition's SLI and cookie state is
+// CheckpointInterval each owned partition's SLI, cookie and edge state is
 // written, in one message together with the offset of the first record it
 // does not include, to the compacted state topic (key: the partition
 // number). A member that is assigned a partition restores its newest

@@ -13,17 +13,19 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/sli"
 )
 
-// view is the state of every owned partition merged into one tracker and
-// one inventory, as an all-in-one alsd that saw only these partitions'
-// records would hold it. It is built per read: reads are rare (scrapes,
+// view is the state of every owned partition merged into one tracker, one
+// inventory and one edge tracker, as an all-in-one alsd that saw only these
+// partitions' records would hold it. It is built per read: reads are rare (scrapes,
 // reports) next to records, and the partitions keep no shared state that
 // every record would have to update.
 type view struct {
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
+	edges     *edges.Tracker
 	reg       *prometheus.Registry
 	owns      func(service string) bool
 }
@@ -46,6 +48,9 @@ func (a *Aggregator) view() (*view, error) {
 	if v.inventory, err = cookies.New(cookies.Config{Catalog: a.cfg.Catalog, Registerer: v.reg, Now: a.cfg.Now, Logger: a.log}); err != nil {
 		return nil, err
 	}
+	if v.edges, err = edges.New(edges.Config{Catalog: a.cfg.Catalog, Registerer: v.reg, Now: a.cfg.Now, Logger: a.log}); err != nil {
+		return nil, err
+	}
 	counted := map[string]bool{}
 	for _, pt := range parts {
 		st := pt.tracker.Load().State()
@@ -62,6 +67,7 @@ func (a *Aggregator) view() (*view, error) {
 		if err := v.inventory.MergeState(data); err != nil {
 			return nil, fmt.Errorf("cookie state of partition %d: %w", pt.id, err)
 		}
+		v.edges.Add(pt.edges.State())
 	}
 	// Close sets the mesh_cookies gauges; without a state dir it writes
 	// nothing.
@@ -128,6 +134,27 @@ func (a *Aggregator) MonthReport(month time.Time) (sli.MonthReport, error) {
 	r := v.tracker.Month(month)
 	r.SLOs = slices.DeleteFunc(r.SLOs, func(s sli.MonthSLO) bool { return !v.owns(s.Service) })
 	return r, nil
+}
+
+// DependenciesReport returns the /api/dependencies document of the
+// partitions the aggregator owns now: the edges their outbound records
+// make (a source's records share its partition; sources outside the
+// catalog, counted as edges.Other, may show up at several aggregators and
+// add up when merged), and the unused declarations of the services it
+// owns.
+func (a *Aggregator) DependenciesReport() (edges.Report, error) {
+	v, err := a.view()
+	if err != nil {
+		return edges.Report{}, err
+	}
+	r := v.edges.Snapshot()
+	r.Unused = slices.DeleteFunc(r.Unused, func(p edges.Pair) bool { return !v.owns(p.Source) })
+	return r, nil
+}
+
+// DependenciesHandler serves GET /api/dependencies (?format=md|dot).
+func (a *Aggregator) DependenciesHandler() http.Handler {
+	return edges.ReportHandler(a.DependenciesReport)
 }
 
 // SLOHandler serves GET /api/slo (?format=md for the Markdown table;
@@ -211,15 +238,18 @@ func writeJSONError(w http.ResponseWriter, code int, msg string) {
 // viewOnly are the families of the view's tracker and inventory that
 // describe the view itself, not the mesh: their checkpoint counters.
 var viewOnly = map[string]bool{
-	"alsd_sli_checkpoint_errors_total":  true,
-	"alsd_sli_checkpoint_corrupt_total": true,
-	"alsd_cookies_checkpoints_total":    true,
+	"alsd_sli_checkpoint_errors_total":    true,
+	"alsd_sli_checkpoint_corrupt_total":   true,
+	"alsd_cookies_checkpoints_total":      true,
+	"alsd_edges_checkpoint_errors_total":  true,
+	"alsd_edges_checkpoint_corrupt_total": true,
 }
 
-// Gatherer returns the SLI and cookie metrics (SPEC §5: mesh_sli_*,
-// mesh_slo_*, mesh_request_duration_seconds, mesh_cookies) of the
-// services the aggregator owns now, for the /metrics handler next to the
-// process's own registry (prometheus.Gatherers).
+// Gatherer returns the SLI, cookie and edge metrics (SPEC §5: mesh_sli_*,
+// mesh_slo_*, mesh_request_duration_seconds, mesh_cookies; SPEC §8:
+// mesh_edge_*) of the services and partitions the aggregator owns now, for
+// the /metrics handler next to the process's own registry
+// (prometheus.Gatherers).
 func (a *Aggregator) Gatherer() prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		v, err := a.view()

@@ -16,10 +16,6 @@ const (
 	metricCkptCorrupt = "alsd_edges_checkpoint_corrupt_total"
 )
 
-// ViewOnlyMetrics are the tracker's families that describe the tracker
-// itself rather than the mesh: an aggregator's merged view leaves them out.
-var ViewOnlyMetrics = []string{metricCkptErrors, metricCkptCorrupt}
-
 // metrics exports the tracker. The edge series are read from the tracker's
 // own counters at scrape time, so Observe never touches a Prometheus
 // metric.

@@ -87,6 +87,7 @@ func runAggregate(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	adm.mux.Handle("GET /api/slo", agg.SLOHandler())
 	adm.mux.Handle("GET /api/cookies", agg.CookiesHandler())
+	adm.mux.Handle("GET /api/dependencies", agg.DependenciesHandler())
 	logger.Info("alsd aggregate started", "admin", adm.URL(), "kafka", cfg.brokers.String(),
 		"topic", cfg.topic, "group", cfg.group, "state_topic", cfg.stateTopic, "catalog_services", len(cat.Services))
 

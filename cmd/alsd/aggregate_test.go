@@ -15,6 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/internal/kafkatest"
 	"github.com/meshtel/meshtel/internal/poll"
 	"github.com/meshtel/meshtel/outcome"
@@ -112,6 +113,13 @@ func TestAggregateCommand(t *testing.T) {
 			Direction: record.Inbound, Outcome: outcome.Good}
 		msgs = append(msgs, kafka.Message{Key: []byte(svc), Value: record.AppendJSON(nil, r)})
 	}
+	// Outbound calls: edges, never SLI events. Without a catalog every
+	// name is edges.Other.
+	for range 30 {
+		r := &record.Record{Time: time.Now().Add(-time.Minute), Service: "web", Status: 200, GRPCStatus: -1,
+			Direction: record.Outbound, PeerService: "api", Outcome: outcome.Excluded}
+		msgs = append(msgs, kafka.Message{Key: []byte("web"), Value: record.AppendJSON(nil, r)})
+	}
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +142,13 @@ func TestAggregateCommand(t *testing.T) {
 			}
 		}
 		return total == 300 && bad == 150 // the 503s are bad whatever the record says
+	}, &stderr)
+
+	waitUntil(t, 10*time.Second, "report dependencies: the 30 outbound calls", func() bool {
+		var out bytes.Buffer
+		var deps edges.Report
+		return run(ctx, []string{"report", "dependencies", "--admin", admin, "--format", "json"}, &out, io.Discard, func(string) string { return "" }) == exitOK &&
+			json.Unmarshal(out.Bytes(), &deps) == nil && len(deps.Edges) == 1 && deps.Edges[0].Requests == 30
 	}, &stderr)
 
 	resp, err := http.Get(admin + "/metrics")
