@@ -42,6 +42,8 @@ func TestBrowser(t *testing.T) {
 		{"slo-my_website", "/slo/my_website"},
 		{"cookies", "/cookies"},
 		{"pipeline", "/pipeline"},
+		{"graph", "/graph"},
+		{"slo-some_service", "/slo/some_service"},
 	}
 	for _, p := range pages {
 		for _, size := range []struct{ name, wh string }{{"1280x800", "1280,800"}, {"phone", "390,844"}} {
@@ -103,6 +105,28 @@ func TestBrowser(t *testing.T) {
 		}
 		if !strings.Contains(text(doc), "firing") {
 			t.Error("no firing condition shown for the burning service")
+		}
+	})
+	t.Run("graph-dom", func(t *testing.T) {
+		doc := dom(t, "/graph")
+		nodes := find(doc, "g", "node")
+		if len(nodes) != len(f.cat.Services)+1 {
+			t.Errorf("%d nodes drawn, want the catalog's %d and other", len(nodes), len(f.cat.Services))
+		}
+		if n := len(find(doc, "g", "edge-undeclared")); n != 2 {
+			t.Errorf("%d undeclared edges marked, want 2", n)
+		}
+		if len(find(doc, "button", "sort")) < 10 {
+			t.Error("the edge table has no sort buttons: ui.js did not run")
+		}
+	})
+	t.Run("callers-dom", func(t *testing.T) {
+		doc := dom(t, "/slo/some_service")
+		if rows := find(doc, "tr", "caller-row"); len(rows) != 1 || attr(rows[0], "data-caller") != "my_website" {
+			t.Errorf("%d caller rows, want my_website's", len(rows))
+		}
+		if !strings.Contains(text(doc), "Why they differ") {
+			t.Error("no sentence explaining the callers' view")
 		}
 	})
 	t.Run("cookies-dom", func(t *testing.T) {

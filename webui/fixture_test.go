@@ -11,6 +11,7 @@ import (
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
 	"github.com/meshtel/meshtel/cookies/httpcookie"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/examples"
 	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/sli"
@@ -29,6 +30,7 @@ type fixture struct {
 	ui        *UI
 	tracker   *sli.Tracker
 	inventory *cookies.Inventory
+	edges     *edges.Tracker
 	reg       *prometheus.Registry
 	cat       *catalog.Catalog
 	clock     time.Time
@@ -54,10 +56,14 @@ func newFixture(t testing.TB, traffic bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	et, err := edges.New(edges.Config{Catalog: cat, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
-	f.tracker, f.inventory, f.reg = tr, inv, reg
+	f.tracker, f.inventory, f.edges, f.reg = tr, inv, et, reg
 	f.ui, err = New(Config{
-		SLO: tr.Snapshot, SLOState: tr.State, Month: tr.Month, Cookies: inv.Snapshot, Catalog: cat, Gatherer: reg, Now: now,
+		SLO: tr.Snapshot, SLOState: tr.State, Month: tr.Month, Cookies: inv.Snapshot, Dependencies: et.Snapshot, Catalog: cat, Gatherer: reg, Now: now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +109,7 @@ func (f *fixture) feed(t testing.TB) {
 			Status: status, ResponseFlags: flags, GRPCStatus: -1, Duration: 120 * time.Millisecond, Direction: "inbound"})
 		f.observe(sli.Observation{Time: at, Service: "some_service", Route: "default", Method: "GET", Path: "/items",
 			Status: 200, GRPCStatus: -1, Duration: 3 * time.Millisecond, Direction: "inbound"})
+		f.calls(i, at, lastHour)
 	}
 	headers := []struct{ service, authority, setCookie, cookie string }{
 		{"my_website", "www.example.com", "sid=" + plantedValue + "; Path=/; Max-Age=3600", "sid=" + plantedValue},
@@ -148,6 +155,40 @@ func (f *fixture) feed(t testing.TB) {
 	}
 	f.clock = fixtureNow
 	f.ui.Sample()
+}
+
+// calls feeds the edge tracker second i of the six hours: every declared
+// upstream is called except reports → payments_db; checkout → payments
+// fails 3% (connection failures its own SLI never sees); my_website reads
+// redis_cache directly and a cron job outside the catalog calls auth, both
+// undeclared.
+func (f *fixture) calls(i int, at time.Time, lastHour bool) {
+	if i == 0 {
+		f.edges.Add(&edges.State{Since: at}) // counting began six hours ago
+	}
+	call := func(every int, src, dst string, status int, flags ...string) {
+		if i%every == 0 {
+			f.edges.Observe(&edges.Observation{Time: at, Source: src, Destination: dst, Method: "GET", Path: "/",
+				Status: status, GRPCStatus: -1, ResponseFlags: flags, Duration: time.Duration(5+i%90) * time.Millisecond,
+				TCP: dst == "redis_cache" || dst == "payments_db"})
+		}
+	}
+	status, flags := 200, []string(nil)
+	if lastHour && i%50 == 0 {
+		status, flags = 503, []string{"UF"}
+	}
+	call(1, "my_website", "some_service", status, flags...)
+	status, flags = 200, nil
+	if i%66 == 0 {
+		status, flags = 0, []string{"UF", "URX"}
+	}
+	call(2, "checkout", "payments", status, flags...)
+	call(3, "checkout", "auth", 200)
+	call(3, "checkout", "catalog_grpc", 200)
+	call(5, "checkout", "redis_cache", 0)
+	call(4, "payments", "payments_db", 0)
+	call(10, "my_website", "redis_cache", 0)
+	call(60, "legacy-cron", "auth", 200)
 }
 
 // runUI serves f's UI, sampling in the background, until the test ends.

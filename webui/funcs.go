@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"strconv"
 	"time"
+
+	"github.com/meshtel/meshtel/edges"
 )
 
 // funcs are the template helpers.
@@ -45,6 +47,10 @@ var funcs = template.FuncMap{
 		return "no"
 	},
 	"dur": func(d time.Duration) string { return d.String() },
+	// secs is a number of seconds as a duration, to the second.
+	"secs": func(s float64) time.Duration { return time.Duration(s) * time.Second },
+	// classes are the error classes of dependency edges, and "unused".
+	"classes": func() []string { return []string{edges.ClassOK, edges.ClassWarn, edges.ClassBad, "unused"} },
 }
 
 // groupDigits puts thin spaces between groups of three digits.

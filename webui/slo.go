@@ -154,6 +154,7 @@ type detailView struct {
 	BadTotal  uint64
 	Flags     []flagCount
 	Month     monthView
+	Callers   callersView
 }
 
 type sloDetail struct {
@@ -246,6 +247,7 @@ func (u *UI) detail(w http.ResponseWriter, r *http.Request) {
 		v.SLOs = append(v.SLOs, u.sloDetail(i, s, svcState, now))
 	}
 	v.Month = u.month(r, name, now)
+	v.Callers = u.callers(name, statuses)
 	u.render(w, http.StatusOK, pageDetail, p)
 }
 

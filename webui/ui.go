@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/cookies"
+	"github.com/meshtel/meshtel/edges"
 	"github.com/meshtel/meshtel/sli"
 )
 
@@ -54,6 +55,10 @@ type Config struct {
 	// Cookies returns the current /api/cookies document, usually
 	// (*cookies.Inventory).Snapshot.
 	Cookies func() cookies.Report
+	// Dependencies returns the current /api/dependencies document, usually
+	// (*edges.Tracker).Snapshot: the /graph page and each service page's
+	// callers. Nil: those say they are not available.
+	Dependencies func() edges.Report
 	// Catalog gives services their team, kind and runbook. Default
 	// catalog.Empty().
 	Catalog *catalog.Catalog
@@ -102,6 +107,7 @@ const (
 	pageCookies  = "cookies.html"
 	pageDiff     = "diff.html"
 	pagePipeline = "pipeline.html"
+	pageGraph    = "graph.html"
 	pageNotFound = "notfound.html"
 )
 
@@ -153,8 +159,8 @@ func New(cfg Config) (*UI, error) {
 		history: newHistory(cfg.SampleInterval, cfg.HistoryLength, cfg.MaxSeries),
 		recent:  newRecent(cfg.RecentBad, cfg.MaxServices),
 	}
-	for _, p := range []string{pageOverview, pageDetail, pageCookies, pageDiff, pagePipeline, pageNotFound} {
-		t, err := template.New(p).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/chart.html", "templates/"+p)
+	for _, p := range []string{pageOverview, pageDetail, pageCookies, pageDiff, pagePipeline, pageGraph, pageNotFound} {
+		t, err := template.New(p).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/chart.html", "templates/callers.html", "templates/"+p)
 		if err != nil {
 			return nil, fmt.Errorf("webui: template %q: %w", p, err)
 		}
@@ -220,6 +226,7 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("GET /cookies.md", u.cookiesDownload(cookies.FormatMarkdown, "text/markdown; charset=utf-8"))
 	mux.HandleFunc("POST /cookies/diff", u.cookiesDiff)
 	mux.HandleFunc("GET /pipeline", u.pipelinePage)
+	mux.HandleFunc("GET /graph", u.graphPage)
 	mux.Handle("GET /static/", u.static)
 	mux.HandleFunc("/", u.notFound)
 	return securityHeaders(mux)

@@ -140,6 +140,7 @@ func TestPages(t *testing.T) {
 			{"/slo/redis_cache", []string{"availability", "tcp_service"}, 200},
 			{"/cookies", []string{"Cookie inventory"}, 200},
 			{"/pipeline", []string{"Pipeline", "Records/s in"}, 200},
+			{"/graph", []string{"Dependency graph", "Undeclared calls", "Unused declarations", "reports → payments_db"}, 200},
 			{"/slo/no_such_service", []string{"No service named no_such_service"}, 404},
 			{"/nowhere", []string{"There is no page at /nowhere"}, 404},
 		} {
@@ -202,6 +203,7 @@ func TestEmptyStates(t *testing.T) {
 		"/":         "does not compute SLOs",
 		"/cookies":  "does not keep a cookie inventory",
 		"/pipeline": "No metrics source",
+		"/graph":    "does not count dependency edges",
 	} {
 		code, _, body := get(t, u.Handler(), path)
 		if code != 200 || !strings.Contains(body, want) {

@@ -238,8 +238,12 @@ func (p *pipeline) buildState() error {
 	}
 	p.stages = newStages(p.cat, p.tracker, p.inventory)
 	p.stages.edges = p.edges
+	var deps func() edges.Report // an ingest-only alsd counts no edges
+	if p.cfg.compute {
+		deps = p.edges.Snapshot
+	}
 	p.ui, err = webui.New(webui.Config{SLO: p.tracker.Snapshot, SLOState: p.tracker.State, Month: p.tracker.Month, Cookies: p.inventory.Snapshot,
-		Catalog: p.cat, Gatherer: p.reg, Logger: p.log})
+		Dependencies: deps, Catalog: p.cat, Gatherer: p.reg, Logger: p.log})
 	if err != nil {
 		return err
 	}
