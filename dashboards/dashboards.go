@@ -2,9 +2,11 @@
 // with grafana-foundation-sdk: one per service (SLIs against objectives,
 // error budget, burn rates with the alert thresholds drawn, the low-traffic
 // guard's bad requests against its minimums and when it holds an alert
-// back, traffic, errors and latency by route), a fleet overview (every budget, worst first), a
-// cookie privacy view and alsd's own pipeline, plus the provisioning files
-// that load them into Grafana with the meshtel Prometheus datasource.
+// back, traffic, errors and latency by route, and errors and latency per
+// caller as the callers saw them), a fleet overview (every budget, worst
+// first, and a node graph of the dependency edges), a cookie privacy view
+// and alsd's own pipeline, plus the provisioning files that load them into
+// Grafana with the meshtel Prometheus datasource.
 //
 // It renders JSON and YAML only; it never talks to Grafana. Every panel
 // reads the datasource through the dashboard's "datasource" variable, so
@@ -26,6 +28,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/nodegraph"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
@@ -191,7 +194,7 @@ func Service(svc catalog.Service) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return render(trafficPanels(b, svc))
+	return render(callerPanels(trafficPanels(b, svc), svc))
 }
 
 // sloPanels add one SLO's row: its SLI, budget left, burn rates and the
@@ -415,7 +418,81 @@ func Overview(cat *catalog.Catalog) ([]byte, error) {
 		Title("Requests/s by service").
 		Span(24).Height(8).Unit("reqps").Min(0).
 		Targets(targets(query(`sum by (service) (rate(mesh_sli_requests_total{slo="availability"}[$__rate_interval]))`, "{{service}}"))))
-	return render(b)
+	return render(dependencyGraph(b))
+}
+
+// dependencyGraph adds the node graph of the mesh's edges as callers see
+// them (SPEC §8): one edge per (source, destination) with its request rate
+// and error ratio over the last 5 minutes. Grafana's node graph wants an
+// edges frame with id, source and target fields: label_join and
+// label_replace make them labels, merge joins the two queries, and
+// calculated fields give them the names mainstat and secondarystat.
+func dependencyGraph(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
+	edgeFrame := func(expr string) string {
+		return fmt.Sprintf(`label_replace(label_join(%s, "id", "→", "source", "destination"), "target", "$1", "destination", "(.*)")`, expr)
+	}
+	requests := `sum by (source, destination) (rate(mesh_edge_requests_total[5m]))`
+	errors := `sum by (source, destination) (rate(mesh_edge_errors_total[5m])) / (` + requests + ` > 0)`
+	stat := func(field, name string) dashboard.DataTransformerConfig {
+		return dashboard.DataTransformerConfig{Id: "calculateField", Options: map[string]any{
+			"mode": "reduceRow", "reduce": map[string]any{"include": []string{field}, "reducer": "sum"}, "alias": name,
+		}}
+	}
+	return b.WithPanel(nodegraph.NewPanelBuilder().
+		Title("Dependencies as callers see them").
+		Description("Each edge is what the caller's sidecar logged of its calls (mesh_edge_*, SPEC §8): requests/s and error ratio over 5 minutes. Services outside the catalog are \"other\". alsd's /graph page marks undeclared and unused edges.").
+		Span(24).Height(14).
+		Targets(targets(
+			instant(edgeFrame(requests), "").RefId("edges"),
+			instant(edgeFrame(errors), "").RefId("errors"))).
+		Transformations([]dashboard.DataTransformerConfig{
+			{Id: "merge", Options: map[string]any{}},
+			stat("Value #edges", "mainstat"),
+			stat("Value #errors", "secondarystat"),
+			{Id: "organize", Options: map[string]any{"excludeByName": map[string]bool{
+				"Time": true, "destination": true, "Value #edges": true, "Value #errors": true,
+			}}},
+		}).
+		Edges(nodegraph.NewEdgeOptionsBuilder().MainStatUnit("reqps").SecondaryStatUnit("percentunit")))
+}
+
+// callerPanels add the service's callers: per calling service, its
+// request rate, error ratio and (HTTP) p99 latency over the dashboard's
+// time range, as each caller's sidecar logged them — the service as its
+// callers see it, next to its own SLIs above.
+func callerPanels(b *dashboard.DashboardBuilder, svc catalog.Service) *dashboard.DashboardBuilder {
+	sel := fmt.Sprintf(`destination=%q`, svc.Name)
+	requests := fmt.Sprintf(`sum by (source) (rate(mesh_edge_requests_total{%s}[$__range]))`, sel)
+	qs := []*prometheus.DataqueryBuilder{
+		instant(requests, "").RefId("requests"),
+		instant(fmt.Sprintf(`sum by (source) (rate(mesh_edge_errors_total{%s}[$__range])) / (%s > 0)`, sel, requests), "").RefId("errors"),
+	}
+	rename := map[string]string{"source": "Caller", "Value #requests": "Requests/s", "Value #errors": "Error ratio"}
+	if svc.Kind != catalog.TCPService {
+		qs = append(qs, instant(fmt.Sprintf(
+			`histogram_quantile(0.99, sum by (le, source) (rate(mesh_edge_duration_seconds_bucket{%s}[$__range])) and on (source) (sum by (source) (rate(mesh_edge_duration_seconds_count{%s}[$__range])) > 0))`,
+			sel, sel), "").RefId("p99"))
+		rename["Value #p99"] = "p99 latency"
+	}
+	unit := func(u string) []dashboard.DynamicConfigValue {
+		return []dashboard.DynamicConfigValue{{Id: "unit", Value: u}}
+	}
+	b = b.WithRow(dashboard.NewRowBuilder("As its callers see it"))
+	p := table.NewPanelBuilder().
+		Title("Callers: errors and latency as each caller saw them").
+		Description(fmt.Sprintf("Outbound calls into %s logged by each caller's sidecar (mesh_edge_*, SPEC §8), over the dashboard's time range. They include the network and %s's own Envoy, so failures that never reached %s show here and not in its SLIs above.", svc.Name, svc.Name, svc.Name)).
+		Span(24).Height(8).
+		Targets(targets(qs...)).
+		Transformations([]dashboard.DataTransformerConfig{
+			{Id: "merge", Options: map[string]any{}},
+			{Id: "organize", Options: map[string]any{"excludeByName": map[string]bool{"Time": true}, "renameByName": rename}},
+		}).
+		OverrideByName("Requests/s", unit("reqps")).
+		OverrideByName("Error ratio", unit("percentunit"))
+	if svc.Kind != catalog.TCPService {
+		p = p.OverrideByName("p99 latency", unit("s"))
+	}
+	return b.WithPanel(p)
 }
 
 // overviewWindow names the window of every SLO of cat when they share

@@ -152,7 +152,7 @@ func TestDashboardsSelectDatasourceThroughVariable(t *testing.T) {
 				if tg.Datasource.UID != "${datasource}" || tg.Datasource.Type != "prometheus" {
 					t.Errorf("%s/%s: target datasource %+v", name, panel.Title, tg.Datasource)
 				}
-				expr := strings.ReplaceAll(tg.Expr, "$__rate_interval", "5m")
+				expr := strings.NewReplacer("$__rate_interval", "5m", "$__range", "6h").Replace(tg.Expr)
 				if _, err := p.ParseExpr(expr); err != nil {
 					t.Errorf("%s/%s: %q: %v", name, panel.Title, tg.Expr, err)
 				}
