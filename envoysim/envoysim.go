@@ -1,6 +1,7 @@
 package envoysim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,8 +57,10 @@ type Config struct {
 // Simulator speaks ALS like a fleet of Envoy sidecars: one gRPC stream per
 // (Envoy, worker thread), the identifier on each stream's first message
 // only, batches of HTTP or TCP entries with realistic status, flag, gRPC
-// status, latency and cookie mixes, health checks, intermediate entries and
-// query strings carrying PII. It is alsd's load generator and demo traffic.
+// status, latency and cookie mixes, health checks, intermediate entries,
+// query strings carrying PII, and each caller's outbound calls to its
+// upstreams (plus one undeclared call, see callee). It is alsd's load
+// generator and demo traffic.
 type Simulator struct {
 	cfg      Config
 	services []simService
@@ -310,6 +313,7 @@ type entryGen struct {
 	rng      *rand.Rand
 	ip       string
 	seq      int
+	peer     *simService // the callee of the entry being built; nil: inbound
 }
 
 var (
@@ -335,14 +339,15 @@ func (g *entryGen) common() *datav3.AccessLogCommon {
 	if len(g.svc.routes) > 0 {
 		c.RouteName = g.svc.routes[g.rng.IntN(len(g.svc.routes))]
 	}
-	// A sidecar also logs its own outbound calls: the caller's view.
-	if len(g.svc.upstreams) > 0 && g.rng.IntN(4) == 0 {
-		up := g.svc.upstreams[g.rng.IntN(len(g.svc.upstreams))]
-		c.UpstreamCluster = fmt.Sprintf("outbound|%d||%s.mesh.svc.cluster.local", 9000, up)
-		c.UpstreamRemoteAddress = g.address(fmt.Sprintf("10.2.0.%d", g.rng.IntN(250)+1), 9000)
+	// A sidecar also logs its own outbound calls: the caller's view, which
+	// fails and lasts as the callee does.
+	if g.peer = g.callee(); g.peer != nil {
+		port := cmp.Or(g.peer.port, 9000)
+		c.UpstreamCluster = fmt.Sprintf("outbound|%d||%s.mesh.svc.cluster.local", port, g.peer.name)
+		c.UpstreamRemoteAddress = g.address(fmt.Sprintf("10.2.0.%d", g.rng.IntN(250)+1), port)
 	}
 	// Latency: log-normal with a long tail.
-	ms := math.Exp(g.rng.NormFloat64()*0.7 + math.Log(float64(g.svc.medianLatency)/float64(time.Millisecond)))
+	ms := math.Exp(g.rng.NormFloat64()*0.7 + math.Log(float64(g.target().medianLatency)/float64(time.Millisecond)))
 	c.Duration = durationpb.New(time.Duration(ms * float64(time.Millisecond)))
 	c.TimeToLastUpstreamRxByte = durationpb.New(time.Duration(ms * 0.9 * float64(time.Millisecond)))
 	c.TlsProperties = &datav3.TLSProperties{
@@ -360,6 +365,60 @@ func (g *entryGen) common() *datav3.AccessLogCommon {
 		c.AccessLogType = datav3.AccessLogType_UpstreamEnd
 	}
 	return c
+}
+
+// callee picks the service an entry's sidecar calls, or nil for an inbound
+// entry: one entry in four of a service with upstreams is an outbound call
+// to one of them. The mesh's first caller also calls, one call in ten, a
+// service it does not declare: the drift the dependency graph and
+// `alsd report dependencies` are there to show.
+func (g *entryGen) callee() *simService {
+	if len(g.svc.upstreams) == 0 || g.rng.IntN(4) != 0 {
+		return nil
+	}
+	name := g.svc.upstreams[g.rng.IntN(len(g.svc.upstreams))]
+	if u := g.undeclared(); u != nil && g.rng.IntN(10) == 0 {
+		return u
+	}
+	for i := range g.services {
+		if g.services[i].name == name {
+			return &g.services[i]
+		}
+	}
+	// A callee not simulated (a Generator's upstream) answers like the
+	// caller.
+	return &simService{name: name, badRatio: g.svc.badRatio, medianLatency: g.svc.medianLatency}
+}
+
+// undeclared is the service the mesh's first caller calls without
+// declaring it — the first other one it does not list, an HTTP one if
+// there is — or nil for every other sidecar.
+func (g *entryGen) undeclared() *simService {
+	first := slices.IndexFunc(g.services, func(s simService) bool { return len(s.upstreams) > 0 })
+	if first < 0 || g.services[first].name != g.svc.name {
+		return nil
+	}
+	var tcp *simService
+	for i := range g.services {
+		s := &g.services[i]
+		switch {
+		case s.name == g.svc.name || slices.Contains(g.svc.upstreams, s.name):
+		case !s.tcp:
+			return s
+		case tcp == nil:
+			tcp = s
+		}
+	}
+	return tcp
+}
+
+// target is the service that answers the entry being built: the callee of
+// an outbound call, else the sidecar's own service.
+func (g *entryGen) target() *simService {
+	if g.peer != nil {
+		return g.peer
+	}
+	return g.svc
 }
 
 func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
@@ -384,7 +443,7 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 		req.RequestBodyBytes = uint64(g.rng.IntN(4096))
 	}
 	status := 200
-	if g.rng.Float64() < g.svc.badRatio {
+	if g.rng.Float64() < g.target().badRatio {
 		switch g.rng.IntN(3) {
 		case 0:
 			status = 503
@@ -408,14 +467,14 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 			status = 302
 		}
 	}
-	if g.svc.healthCheck != "" && g.rng.IntN(10) == 0 {
+	if g.svc.healthCheck != "" && g.rng.IntN(10) == 0 && g.peer == nil {
 		path = g.svc.healthCheck
 		req.UserAgent = "kube-probe/1.31"
 		status = 200
 		c.ResponseFlags = nil
 	}
 	req.Path = path + simQueries[g.rng.IntN(len(simQueries))]
-	if g.svc.grpc {
+	if g.target().grpc {
 		e.ProtocolVersion = datav3.HTTPAccessLogEntry_HTTP2
 		req.RequestMethod = corev3.RequestMethod_POST
 		req.Path = "/shop.Catalog/GetProduct"
