@@ -255,11 +255,15 @@ func TestBrowserDemo(t *testing.T) {
 		if !strings.Contains(getPage(base+"/cookies"), `data-name="user_email"`) {
 			return false, "no user_email cookie in the inventory"
 		}
+		// The demo's first caller, my_website, calls checkout undeclared.
+		if !strings.Contains(getPage(base+"/graph"), `data-source="my_website" data-destination="checkout" data-declared="false"`) {
+			return false, "no undeclared my_website → checkout edge on /graph"
+		}
 		return true, ""
 	})
 
 	var doms []string
-	for _, p := range []struct{ name, path string }{{"overview", "/"}, {"slo-my_website", "/slo/my_website"}, {"cookies", "/cookies"}} {
+	for _, p := range []struct{ name, path string }{{"overview", "/"}, {"slo-my_website", "/slo/my_website"}, {"cookies", "/cookies"}, {"graph", "/graph"}} {
 		runChromium(t, bin, "1280,800", "--screenshot="+filepath.Join(out, "demo-"+p.name+".png"), base+p.path)
 		doms = append(doms, string(runChromium(t, bin, "1280,800", "--dump-dom", base+p.path)))
 	}
@@ -297,6 +301,15 @@ func TestBrowserDemo(t *testing.T) {
 	}
 	if !pii {
 		t.Error("the simulator's user_email cookie does not show the pii-value badge")
+	}
+	graph, err := html.Parse(strings.NewReader(doms[3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every catalog service with upstreams calls them; only the one edge
+	// is undeclared.
+	if n := len(find(graph, "g", "edge-undeclared")); n != 1 {
+		t.Errorf("%d undeclared edges drawn, want the demo's one", n)
 	}
 }
 
