@@ -127,13 +127,14 @@ func (l *graphLayout) order(n int, layerOf []int, segs [][2]int) []float64 {
 	for _, col := range cols {
 		place(col)
 	}
+	key := make([]float64, len(layerOf))
 	for range graphSweeps {
 		for i := 1; i < len(cols); i++ {
-			reorder(cols[i], in, y)
+			reorder(cols[i], in, y, key)
 			place(cols[i])
 		}
 		for i := len(cols) - 2; i >= 0; i-- {
-			reorder(cols[i], out, y)
+			reorder(cols[i], out, y, key)
 			place(cols[i])
 		}
 	}
@@ -142,9 +143,8 @@ func (l *graphLayout) order(n int, layerOf []int, segs [][2]int) []float64 {
 }
 
 // reorder sorts one column by the mean y of each node's neighbours in adj;
-// a node without any keeps its place.
-func reorder(col []int, adj [][]int, y []float64) {
-	key := make(map[int]float64, len(col))
+// a node without any keeps its place. key is scratch space, one per node.
+func reorder(col []int, adj [][]int, y, key []float64) {
 	for _, v := range col {
 		key[v] = y[v]
 		if len(adj[v]) > 0 {
