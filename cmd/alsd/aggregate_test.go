@@ -113,13 +113,7 @@ func TestAggregateCommand(t *testing.T) {
 			Direction: record.Inbound, Outcome: outcome.Good}
 		msgs = append(msgs, kafka.Message{Key: []byte(svc), Value: record.AppendJSON(nil, r)})
 	}
-	// Outbound calls: edges, never SLI events. Without a catalog every
-	// name is edges.Other.
-	for range 30 {
-		r := &record.Record{Time: time.Now().Add(-time.Minute), Service: "web", Status: 200, GRPCStatus: -1,
-			Direction: record.Outbound, PeerService: "api", Outcome: outcome.Excluded}
-		msgs = append(msgs, kafka.Message{Key: []byte("web"), Value: record.AppendJSON(nil, r)})
-	}
+	msgs = append(msgs, outboundCalls(30)...)
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
@@ -144,12 +138,7 @@ func TestAggregateCommand(t *testing.T) {
 		return total == 300 && bad == 150 // the 503s are bad whatever the record says
 	}, &stderr)
 
-	waitUntil(t, 10*time.Second, "report dependencies: the 30 outbound calls", func() bool {
-		var out bytes.Buffer
-		var deps edges.Report
-		return run(ctx, []string{"report", "dependencies", "--admin", admin, "--format", "json"}, &out, io.Discard, func(string) string { return "" }) == exitOK &&
-			json.Unmarshal(out.Bytes(), &deps) == nil && len(deps.Edges) == 1 && deps.Edges[0].Requests == 30
-	}, &stderr)
+	waitUntil(t, 10*time.Second, "report dependencies: the 30 outbound calls", func() bool { return edgeCalls(ctx, admin) == 30 }, &stderr)
 
 	resp, err := http.Get(admin + "/metrics")
 	if err != nil {
@@ -172,6 +161,31 @@ func TestAggregateCommand(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("alsd aggregate did not stop")
 	}
+}
+
+// outboundCalls are n records of outbound calls web → api: edges, never
+// SLI events.
+func outboundCalls(n int) []kafka.Message {
+	var msgs []kafka.Message
+	for range n {
+		r := &record.Record{Time: time.Now().Add(-time.Minute), Service: "web", Status: 200, GRPCStatus: -1,
+			Direction: record.Outbound, PeerService: "api", Outcome: outcome.Excluded}
+		msgs = append(msgs, kafka.Message{Key: []byte("web"), Value: record.AppendJSON(nil, r)})
+	}
+	return msgs
+}
+
+// edgeCalls returns the requests of the one edge `alsd report
+// dependencies` reads from admin (without a catalog, every name is
+// edges.Other), or -1.
+func edgeCalls(ctx context.Context, admin string) int {
+	var out bytes.Buffer
+	var deps edges.Report
+	if run(ctx, []string{"report", "dependencies", "--admin", admin, "--format", "json"}, &out, io.Discard, func(string) string { return "" }) != exitOK ||
+		json.Unmarshal(out.Bytes(), &deps) != nil || len(deps.Edges) != 1 {
+		return -1
+	}
+	return int(deps.Edges[0].Requests)
 }
 
 func httpStatus(url string) int {
