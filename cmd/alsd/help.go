@@ -21,9 +21,10 @@ var serveHelp = cmdhelp.Help{
 	Usage: "alsd [flags]",
 	Text: `
 alsd receives Envoy access logs over gRPC (the Access Log Service), produces
-one Kafka record per log entry and keeps live SLIs, error budgets and a cookie
-inventory of the mesh. It serves /metrics, /healthz, /readyz, /api/slo,
-/api/cookies and the web UI on --admin-addr. SIGINT or SIGTERM drains every
+one Kafka record per log entry and keeps live SLIs, error budgets, a cookie
+inventory and the dependency edges of the mesh. It serves /metrics, /healthz,
+/readyz, /api/slo, /api/cookies, /api/dependencies and the web UI on
+--admin-addr. SIGINT or SIGTERM drains every
 accepted record to Kafka or the spool, then exits 0; bad flags or a bad
 catalog exit 2.
 
@@ -31,7 +32,8 @@ Commands:
   alsd [flags]              run the sink
   alsd aggregate [flags]    consume the Kafka topic in a consumer group and
                             serve SLIs and cookies for the partitions owned
-  alsd report cookies|slo   render reports from running alsd instances
+  alsd report cookies|slo|dependencies
+                            render reports from running alsd instances
   alsd simulate [flags]     drive a running alsd with simulated Envoy traffic
 Run "alsd COMMAND --help" for a command's flags.`,
 	Examples: []string{
@@ -44,11 +46,11 @@ var aggregateHelp = cmdhelp.Help{
 	Usage: "alsd aggregate --kafka-brokers HOST:PORT,... [flags]",
 	Text: `
 alsd aggregate consumes the record topic in a Kafka consumer group and
-computes SLI and cookie state for the partitions it owns, with its own
---catalog. Each partition's state is checkpointed with its next offset to the
-compacted --state-topic, so totals stay exact across crashes and rebalances.
-It serves /metrics, /healthz, /readyz, /api/slo and /api/cookies (for the
-services it owns) on --admin-addr. Run several: a stopped aggregator's
+computes SLI, cookie and dependency-edge state for the partitions it owns,
+with its own --catalog. Each partition's state is checkpointed with its next
+offset to the compacted --state-topic, so totals stay exact across crashes and
+rebalances. It serves /metrics, /healthz, /readyz, /api/slo, /api/cookies and
+/api/dependencies (for the services it owns) on --admin-addr. Run several: a stopped aggregator's
 partitions move to the others within --session-timeout. The ingesters in
 front of them run alsd --compute=false.`,
 	Examples: []string{
