@@ -442,31 +442,7 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 		req.RequestMethod = corev3.RequestMethod_POST
 		req.RequestBodyBytes = uint64(g.rng.IntN(4096))
 	}
-	status := 200
-	if g.rng.Float64() < g.target().badRatio {
-		switch g.rng.IntN(3) {
-		case 0:
-			status = 503
-			c.ResponseFlags = &datav3.ResponseFlags{UpstreamConnectionFailure: true, UpstreamRetryLimitExceeded: g.rng.IntN(2) == 0}
-			resp.ResponseCodeDetails = "upstream_reset_before_response_started{connection_failure}"
-			c.UpstreamTransportFailureReason = "delayed connect error: 111"
-		case 1:
-			status = 500
-		default:
-			status = 504
-			c.ResponseFlags = &datav3.ResponseFlags{UpstreamRequestTimeout: true}
-		}
-	} else {
-		switch r := g.rng.IntN(1000); {
-		case r < 5:
-			status = 0 // the client went away first: excluded, not bad
-			c.ResponseFlags = &datav3.ResponseFlags{DownstreamConnectionTermination: true}
-		case r < 60:
-			status = 404
-		case r < 80:
-			status = 302
-		}
-	}
+	status := g.status(c, resp)
 	if g.svc.healthCheck != "" && g.rng.IntN(10) == 0 && g.peer == nil {
 		path = g.svc.healthCheck
 		req.UserAgent = "kube-probe/1.31"
@@ -493,6 +469,47 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 		resp.ResponseBodyBytes = uint64(200 + g.rng.IntN(20000))
 		resp.ResponseCodeDetails = "via_upstream"
 	}
+	g.cookies(req, resp)
+	req.RequestHeaders["user-agent"] = req.UserAgent
+	return e
+}
+
+// status picks the entry's response code from its service's failure ratio,
+// with the flags and details Envoy logs for such a failure; 0 is a client
+// that went away first.
+func (g *entryGen) status(c *datav3.AccessLogCommon, resp *datav3.HTTPResponseProperties) int {
+	status := 200
+	if g.rng.Float64() < g.target().badRatio {
+		switch g.rng.IntN(3) {
+		case 0:
+			status = 503
+			c.ResponseFlags = &datav3.ResponseFlags{UpstreamConnectionFailure: true, UpstreamRetryLimitExceeded: g.rng.IntN(2) == 0}
+			resp.ResponseCodeDetails = "upstream_reset_before_response_started{connection_failure}"
+			c.UpstreamTransportFailureReason = "delayed connect error: 111"
+		case 1:
+			status = 500
+		default:
+			status = 504
+			c.ResponseFlags = &datav3.ResponseFlags{UpstreamRequestTimeout: true}
+		}
+	} else {
+		switch r := g.rng.IntN(1000); {
+		case r < 5:
+			status = 0 // the client went away first: excluded, not bad
+			c.ResponseFlags = &datav3.ResponseFlags{DownstreamConnectionTermination: true}
+		case r < 60:
+			status = 404
+		case r < 80:
+			status = 302
+		}
+	}
+	return status
+}
+
+// cookies adds the Cookie and Set-Cookie headers browsers and services
+// send: a session, analytics, now and then an e-mail in a cookie value and
+// a long-lived third-party tracker.
+func (g *entryGen) cookies(req *datav3.HTTPRequestProperties, resp *datav3.HTTPResponseProperties) {
 	req.RequestHeaders["cookie"] = fmt.Sprintf("sid=%08x-%04x-4%03x-8%03x-%012x; theme=dark; _ga=GA1.2.%d.%d",
 		g.rng.Uint32(), g.rng.IntN(1<<16), g.rng.IntN(1<<12), g.rng.IntN(1<<12), g.rng.Uint64()&(1<<48-1), g.rng.IntN(1e9), 1.7e9+g.rng.IntN(1e8))
 	if g.rng.IntN(5) == 0 {
@@ -503,8 +520,6 @@ func (g *entryGen) http() *datav3.HTTPAccessLogEntry {
 			"sid=%016x; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=3600,csrf_token=%x; Path=/; Expires=%s; Secure,tracker=1; Domain=ads.example.net; SameSite=None; Max-Age=63072000",
 			g.rng.Uint64(), g.rng.Uint64(), time.Now().Add(7*24*time.Hour).UTC().Format(http.TimeFormat))
 	}
-	req.RequestHeaders["user-agent"] = req.UserAgent
-	return e
 }
 
 func (g *entryGen) tcp() *datav3.TCPAccessLogEntry {
