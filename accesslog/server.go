@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/meshtel/meshtel/internal/selfmetric"
 	"github.com/meshtel/meshtel/internal/selftrace"
 	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/pii"
@@ -48,11 +50,14 @@ type ServerConfig struct {
 	Sink Submitter
 	// Stages run on every converted batch.
 	Stages []Stage
-	// MaxStreams caps concurrent ALS streams over all connections. Default 1024.
+	// MaxStreams caps concurrent ALS streams over all connections, and
+	// apart from them concurrent OTLP Export calls. Default 1024.
 	MaxStreams int
-	// MaxMessageBytes caps one StreamAccessLogsMessage. Default 4 MiB.
+	// MaxMessageBytes caps one StreamAccessLogsMessage or OTLP request.
+	// Default 4 MiB.
 	MaxMessageBytes int
-	// MaxEntriesPerMessage caps the entries of one message. Default 10000.
+	// MaxEntriesPerMessage caps the entries of one message, the log records
+	// of one OTLP request. Default 10000.
 	MaxEntriesPerMessage int
 	// StreamIdleTimeout closes streams silent this long. Default 10m.
 	StreamIdleTimeout time.Duration
@@ -78,6 +83,7 @@ type Server struct {
 	log      *slog.Logger
 	m        *serverMetrics
 	streams  atomic.Int64
+	exports  atomic.Int64 // OTLP Export calls in progress
 	accepted atomic.Int64
 	shutdown chan struct{}
 	ready    atomic.Bool
@@ -120,10 +126,11 @@ func (s *Server) Accepted() int64 { return s.accepted.Load() }
 // Ready reports whether the listener is serving.
 func (s *Server) Ready() bool { return s.ready.Load() }
 
-// Serve serves ALS on lis until ctx ends. Then it stops accepting, ends the
-// open streams (after ShutdownGrace) and returns once every stream handler
-// has handed what it received to the sink.
-func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+// Serve serves ALS and OTLP logs on lis, and OTLP logs alone on each of
+// otlp (alsd's --otlp-addr), all with the same options, until ctx ends.
+// Then it stops accepting, ends the open streams (after ShutdownGrace) and
+// returns once every handler has handed what it received to the sink.
+func (s *Server) Serve(ctx context.Context, lis net.Listener, otlp ...net.Listener) error {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
 		grpc.WaitForHandlers(true),
@@ -131,18 +138,40 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}, s.cfg.ServerOptions...)
 	g := grpc.NewServer(opts...)
 	g.RegisterService(&alsServiceDesc, s)
-	errc := make(chan error, 1)
+	g.RegisterService(&otlpServiceDesc, s)
+	servers := []*grpc.Server{g}
+	errc := make(chan error, 1+len(otlp))
 	go func() { errc <- g.Serve(lis) }()
+	if len(otlp) > 0 {
+		og := grpc.NewServer(opts...)
+		og.RegisterService(&otlpServiceDesc, s)
+		servers = append(servers, og)
+		for _, l := range otlp {
+			go func() { errc <- og.Serve(l) }()
+		}
+	}
 	s.ready.Store(true)
 	defer s.ready.Store(false)
+	var err error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve ALS: %w", err)
+	case err = <-errc:
+		err = fmt.Errorf("serve ALS: %w", err)
 	case <-ctx.Done():
+	}
+	s.stop(servers)
+	return err
+}
+
+// stop stops servers gracefully, ending the streams still open after
+// ShutdownGrace.
+func (s *Server) stop(servers []*grpc.Server) {
+	var wg sync.WaitGroup
+	for _, g := range servers {
+		wg.Go(g.GracefulStop)
 	}
 	stopped := make(chan struct{})
 	go func() {
-		g.GracefulStop()
+		wg.Wait()
 		close(stopped)
 	}()
 	select {
@@ -151,7 +180,6 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		close(s.shutdown)
 		<-stopped
 	}
-	return nil
 }
 
 const errTooManyStreams = "too many ALS streams"
@@ -388,6 +416,7 @@ type serverMetrics struct {
 	streamErrors  *prometheus.CounterVec
 	peersRefused  *prometheus.CounterVec
 	piiMasked     [len(pii.Counts{})]prometheus.Counter // by pii.Kind
+	dropped       *prometheus.CounterVec
 }
 
 // numOutcomeLabels counts outcome.Unknown (label "": no classifier ran)
@@ -403,7 +432,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		limitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricLimitHits, Help: "Streams or messages refused by a limit."}, []string{"limit"}),
 		streamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "alsd_stream_errors_total", Help: "ALS streams ended because of a malformed message, by reason."}, []string{"reason"}),
+			Name: "alsd_stream_errors_total", Help: "ALS streams ended, and OTLP requests refused, because of a malformed message, by reason."}, []string{"reason"}),
 	}
 	for k, kind := range []record.Kind{record.HTTP, record.TCP} {
 		for o := range numOutcomeLabels {
@@ -414,6 +443,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		m.limitHits.WithLabelValues(l)
 	}
 	m.streamErrors.WithLabelValues("no_identifier")
+	m.streamErrors.WithLabelValues("otlp_malformed")
 	masked := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricPIIMasked, Help: "Personal data masked in paths and user agents (SPEC §2), by kind."}, []string{"kind"})
 	for k := range m.piiMasked {
@@ -423,6 +453,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors, masked)
 	}
 	m.peersRefused = newPeersRefused(reg)
+	m.dropped = selfmetric.NewRecordsDropped(reg, selfmetric.DroppedOTLPUnreadable)
 	return m
 }
 

@@ -52,6 +52,10 @@ type Config struct {
 	Seed uint64
 	// DialOptions replace the default insecure transport (TLS, say).
 	DialOptions []grpc.DialOption
+	// Protocol is how the Envoys log. Default ALS; OTLP sends the same
+	// traffic as OpenTelemetry logs, in Vocabulary (default Meshtel).
+	Protocol   Protocol
+	Vocabulary Vocabulary
 }
 
 // Simulator speaks ALS like a fleet of Envoy sidecars: one gRPC stream per
@@ -174,6 +178,9 @@ func (s *Simulator) Sent() int64 { return s.sent.Load() }
 // Run sends traffic until ctx ends or Total entries are sent. It returns
 // the first stream error other than ctx's end.
 func (s *Simulator) Run(ctx context.Context) (Stats, error) {
+	if s.cfg.Protocol == OTLP {
+		return s.runOTLP(ctx)
+	}
 	conn, err := grpc.NewClient(s.cfg.Target, s.cfg.DialOptions...)
 	if err != nil {
 		return Stats{}, fmt.Errorf("simulator: dial %s: %w", s.cfg.Target, err)

@@ -199,7 +199,8 @@ func (l *Line) request(t token) error {
 	first := strings.IndexByte(t.text, ' ')
 	last := strings.LastIndexByte(t.text, ' ')
 	if first < 0 || first == last {
-		return &SyntaxError{t.at, fmt.Sprintf("request line %q: want \"METHOD PATH PROTOCOL\"", t.text)}
+		// The line itself is not quoted: paths carry personal data.
+		return &SyntaxError{t.at, `the request line is not "METHOD PATH PROTOCOL"`}
 	}
 	l.Method, l.Path, l.Protocol = t.text[:first], t.text[first+1:last], t.text[last+1:]
 	return nil

@@ -70,7 +70,7 @@ func TestParseErrors(t *testing.T) {
 		{"too few fields", `[t] "GET / HTTP/1.1" 200 -`, `byte 4: 3 fields shaped QBB`},
 		{"two spaces", strings.Replace(envoyHTTP, " 200 ", " 200  ", 1), "want Istio's"},
 		{"trailing space", strings.TrimSuffix(envoyHTTP, "\n") + " ", "the line ends in a space"},
-		{"request line of two words", strings.Replace(envoyHTTP, "POST /login HTTP/2", "POST /login", 1), `byte 27: request line "POST /login"`},
+		{"request line of two words", strings.Replace(envoyHTTP, "POST /login HTTP/2", "POST /login", 1), `byte 27: the request line is not "METHOD PATH PROTOCOL"`},
 		{"too many fields", strings.Repeat("x ", 30), `want "["`},
 		{"more fields than Istio's", strings.TrimSuffix(istioHTTP, "\n") + " extra", "more than 21 fields"},
 		{"text after a quote", strings.Replace(envoyHTTP, `"abc" `, `"abc"x `, 1), "want Istio's"},
