@@ -133,10 +133,24 @@ func (s *Server) handleExport(o *otlpState) (*exportResponse, error) {
 	msg := fmt.Sprintf("%d of %d log records rejected", b.rejected+refused, b.n)
 	if b.rejected > 0 {
 		msg += "; unreadable: " + b.reason
+		s.warnUnreadable(b.rejected, b.n, b.reason, o.st.id.Principal)
 	}
 	if refused > 0 {
 		msg += fmt.Sprintf("; %d refused: the catalog does not list the sender's identity %q among their service's spiffe identities", refused, o.st.id.Principal)
 	}
 	resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: int64(b.rejected + refused), ErrorMessage: msg}
 	return resp, nil
+}
+
+// warnUnreadable logs rejected log records at most every 10s: a
+// misconfigured fleet would otherwise flood the log. The reason names
+// attributes and positions, never values.
+func (s *Server) warnUnreadable(rejected, total int, reason, principal string) {
+	now := time.Now().UnixNano()
+	last := s.lastOTLPWarn.Load()
+	if now-last < int64(10*time.Second) || !s.lastOTLPWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("OTLP log records rejected: no attribute or body alsd can read (see SPEC §7 vocabularies)",
+		"rejected", rejected, "of", total, "first", reason, "principal", principal)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -61,6 +62,12 @@ type ServerConfig struct {
 	MaxEntriesPerMessage int
 	// StreamIdleTimeout closes streams silent this long. Default 10m.
 	StreamIdleTimeout time.Duration
+	// MaxStreamAge ends an ALS stream once it is this old (±10%), right
+	// after its next message, with OK and an empty response: Envoy opens a
+	// new one for its next flush, through its load balancer, so streams
+	// spread over alsd replicas added since. 0, the default, never ends
+	// them; alsd's --max-stream-age defaults to 15m.
+	MaxStreamAge time.Duration
 	// ShutdownGrace is how long open streams get to end on their own at
 	// shutdown before they are closed. Default 1s: Envoy streams never end
 	// by themselves, and Envoy reconnects elsewhere.
@@ -79,15 +86,17 @@ type ServerConfig struct {
 // Server is the Envoy Access Log Service.
 type Server struct {
 	alsv3.UnimplementedAccessLogServiceServer
-	cfg      ServerConfig
-	log      *slog.Logger
-	m        *serverMetrics
-	streams  atomic.Int64
-	exports  atomic.Int64 // OTLP Export calls in progress
-	accepted atomic.Int64
-	shutdown chan struct{}
-	ready    atomic.Bool
-	tracer   trace.Tracer
+	cfg     ServerConfig
+	log     *slog.Logger
+	m       *serverMetrics
+	streams atomic.Int64
+	exports atomic.Int64 // OTLP Export calls in progress
+	// lastOTLPWarn is when unreadable OTLP records were last logged.
+	lastOTLPWarn atomic.Int64
+	accepted     atomic.Int64
+	shutdown     chan struct{}
+	ready        atomic.Bool
+	tracer       trace.Tracer
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -194,6 +203,10 @@ type received struct {
 	err   error
 }
 
+// errRotate is what the receiving goroutine hands over, after the last
+// message it read, when the stream is older than MaxStreamAge.
+var errRotate = errors.New("stream rotated")
+
 // StreamAccessLogs implements the ALS service. Envoy opens one stream per
 // worker thread and logger, sends the identifier only in the stream's first
 // message and never reads a response, so the handler only ever returns an
@@ -217,13 +230,9 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 		s.m.streamsActive.Dec()
 	}()
 
-	// Recv runs on its own goroutine so that idle streams and shutdown can
-	// end the handler while it waits; it decodes too, as Recv did, while
-	// the handler converts the previous message. Batches go back through
-	// free once handled, so frames and entries are reused.
 	recv := make(chan received, 1)
 	free := make(chan *wireBatch, 3)
-	go s.receive(stream, recv, free)
+	go s.receive(stream, recv, free, s.rotateAt(time.Now()))
 
 	st := &streamState{keys: map[string][]byte{}}
 	st.id.Principal = verifiedPrincipal(stream.Context())
@@ -233,12 +242,15 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 	for {
 		select {
 		case r := <-recv:
-			if r.err == io.EOF {
+			switch {
+			case r.err == io.EOF:
 				// Envoy never half-closes; other clients (grpc-go's
 				// CloseAndRecv) expect the empty response.
 				return stream.SendMsg(&alsv3.StreamAccessLogsResponse{})
-			}
-			if r.err != nil {
+			case r.err == errRotate:
+				s.m.rotated.Inc()
+				return stream.SendMsg(&alsv3.StreamAccessLogsResponse{})
+			case r.err != nil:
 				return r.err
 			}
 			if err := s.handleTraced(stream.Context(), st, r.batch); err != nil {
@@ -264,9 +276,27 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 	}
 }
 
-// receive reads and decodes the stream's messages into recv until the
-// first error (io.EOF included), reusing the batches that come back on free.
-func (s *Server) receive(stream grpc.ServerStream, recv chan<- received, free <-chan *wireBatch) {
+// rotateAt is when a stream opened at start is to end: MaxStreamAge later,
+// ±10% so that streams opened together (by a fleet restarted together) do
+// not end together; zero for never.
+func (s *Server) rotateAt(start time.Time) time.Time {
+	if s.cfg.MaxStreamAge <= 0 {
+		return time.Time{}
+	}
+	jitter := 0.9 + 0.2*rand.Float64()
+	return start.Add(time.Duration(float64(s.cfg.MaxStreamAge) * jitter))
+}
+
+// receive reads and decodes the messages of stream and hands them to recv,
+// on its own goroutine, so that idle streams and shutdown can end the
+// handler while it waits, and decoding overlaps converting. Batches come
+// back through free once handled, so frames and entries are reused.
+//
+// Past rotateAt (unless zero) it reads no further after handing over a
+// message: the handler then ends the stream, and only what Envoy had sent
+// but alsd not yet read (in flight) is lost. Ending right after a message
+// arrived is when the least is in flight: Envoy has just flushed.
+func (s *Server) receive(stream grpc.ServerStream, recv chan<- received, free <-chan *wireBatch, rotateAt time.Time) {
 	for {
 		var w *wireBatch
 		select {
@@ -291,6 +321,13 @@ func (s *Server) receive(stream grpc.ServerStream, recv chan<- received, free <-
 			return
 		}
 		if err != nil {
+			return
+		}
+		if !rotateAt.IsZero() && time.Now().After(rotateAt) {
+			select {
+			case recv <- received{err: errRotate}:
+			case <-stream.Context().Done():
+			}
 			return
 		}
 	}
@@ -403,10 +440,11 @@ func verifiedPrincipal(ctx context.Context) string {
 
 // Metric names of the server (SPEC §5).
 const (
-	MetricRecords       = "alsd_records_total"
-	MetricStreamsActive = "alsd_streams_active"
-	MetricLimitHits     = "alsd_limit_hits_total"
-	MetricPIIMasked     = "alsd_pii_masked_total"
+	MetricRecords        = "alsd_records_total"
+	MetricStreamsActive  = "alsd_streams_active"
+	MetricLimitHits      = "alsd_limit_hits_total"
+	MetricPIIMasked      = "alsd_pii_masked_total"
+	MetricStreamsRotated = "alsd_streams_rotated_total"
 )
 
 type serverMetrics struct {
@@ -417,6 +455,7 @@ type serverMetrics struct {
 	peersRefused  *prometheus.CounterVec
 	piiMasked     [len(pii.Counts{})]prometheus.Counter // by pii.Kind
 	dropped       *prometheus.CounterVec
+	rotated       prometheus.Counter
 }
 
 // numOutcomeLabels counts outcome.Unknown (label "": no classifier ran)
@@ -431,6 +470,8 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 			Name: MetricStreamsActive, Help: "Open ALS streams."}),
 		limitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricLimitHits, Help: "Streams or messages refused by a limit."}, []string{"limit"}),
+		rotated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricStreamsRotated, Help: "ALS streams ended by alsd because they were older than --max-stream-age."}),
 		streamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alsd_stream_errors_total", Help: "ALS streams ended, and OTLP requests refused, because of a malformed message, by reason."}, []string{"reason"}),
 	}
@@ -450,7 +491,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		m.piiMasked[k] = masked.WithLabelValues(pii.Kind(k).String())
 	}
 	if reg != nil {
-		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors, masked)
+		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors, masked, m.rotated)
 	}
 	m.peersRefused = newPeersRefused(reg)
 	m.dropped = selfmetric.NewRecordsDropped(reg, selfmetric.DroppedOTLPUnreadable)
