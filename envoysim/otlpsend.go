@@ -121,26 +121,6 @@ func (s *Simulator) otlpLogger(ctx context.Context, conn *grpc.ClientConn, svc *
 	return nil
 }
 
-// take reserves the next batch of entries to send: BatchSize, or what is
-// left of Total; 0 when nothing is.
-func (s *Simulator) take() int64 {
-	batch := int64(s.cfg.BatchSize)
-	if s.cfg.Total <= 0 {
-		s.sent.Add(batch)
-		return batch
-	}
-	left := s.cfg.Total - s.sent.Add(batch) + batch
-	if left <= 0 {
-		s.sent.Add(-batch)
-		return 0
-	}
-	if left < batch {
-		s.sent.Add(left - batch)
-		batch = left
-	}
-	return batch
-}
-
 // otlpEncoder assembles Export requests from log records encoded once:
 // each with its time_unix_nano first, so a request needs only copies and
 // the current time written over the old.

@@ -20,11 +20,11 @@ func withHelp(fs *flag.FlagSet, h cmdhelp.Help) {
 var serveHelp = cmdhelp.Help{
 	Usage: "alsd [flags]",
 	Text: `
-alsd receives Envoy access logs over gRPC (the Access Log Service), produces
-one Kafka record per log entry and keeps live SLIs, error budgets, a cookie
-inventory and the dependency edges of the mesh. It serves /metrics, /healthz,
-/readyz, /api/slo, /api/cookies, /api/dependencies and the web UI on
---admin-addr. SIGINT or SIGTERM drains every
+alsd receives Envoy access logs over gRPC (the Access Log Service, or
+OpenTelemetry logs), produces one Kafka record per log entry and keeps live
+SLIs, error budgets, a cookie inventory and the dependency edges of the mesh.
+It serves /metrics, /healthz, /readyz, /api/slo, /api/cookies,
+/api/dependencies and the web UI on --admin-addr. SIGINT or SIGTERM drains every
 accepted record to Kafka or the spool, then exits 0; bad flags or a bad
 catalog exit 2.
 

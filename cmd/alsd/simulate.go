@@ -27,13 +27,15 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs := flag.NewFlagSet("alsd simulate", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	withHelp(fs, simulateHelp)
-	target := fs.String("target", demoALSAddr, "alsd's ALS listener, `host:port`")
+	target := fs.String("target", demoALSAddr, "alsd's ALS listener (it takes OTLP logs too) or its --otlp-addr, `host:port`")
+	protocol := fs.String("protocol", "als", "how the simulated Envoys log: als (gRPC Access Log Service streams) or otlp (OpenTelemetry logs Export calls)")
+	vocabulary := fs.String("vocabulary", "meshtel", "with --protocol otlp, the attributes: meshtel, gateway (Envoy Gateway's), semconv (OpenTelemetry's) or text (a body in Envoy's default format)")
 	admin := fs.String("admin", "", "alsd's admin `URL`, such as "+defaultAdminURL+": measure end-to-end records/s and CPU-seconds per million records")
 	catalogPath := fs.String("catalog", "", "mesh catalog `file` whose services to simulate (default: a small built-in mesh)")
 	sidecars := fs.Int("sidecars", 2, "simulated Envoys per service")
-	streams := fs.Int("streams", 2, "ALS streams (worker threads) per Envoy")
+	streams := fs.Int("streams", 2, "ALS streams, or OTLP loggers (worker threads) per Envoy")
 	rate := fs.Float64("rate", 0, "entries per second in total; 0: as fast as alsd takes them")
-	batch := fs.Int("batch", 100, "entries per message")
+	batch := fs.Int("batch", 100, "entries per message (per Export call with otlp)")
 	total := fs.Int64("total", 0, "stop after this many entries; 0: send for --duration")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send when --total is 0")
 	badRatios := ratioFlag{}
@@ -51,9 +53,17 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			return usageError{fmt.Errorf("--catalog: %w", err)}
 		}
 	}
+	proto, err := envoysim.ParseProtocol(*protocol)
+	if err != nil {
+		return usageError{fmt.Errorf("--protocol: %w", err)}
+	}
+	vocab, err := envoysim.ParseVocabulary(*vocabulary)
+	if err != nil {
+		return usageError{fmt.Errorf("--vocabulary: %w", err)}
+	}
 	sim, err := envoysim.New(envoysim.Config{
 		Target: *target, Catalog: cat, Sidecars: *sidecars, Streams: *streams,
-		Rate: *rate, BatchSize: *batch, Total: *total, BadRatios: badRatios,
+		Rate: *rate, BatchSize: *batch, Total: *total, BadRatios: badRatios, Protocol: proto, Vocabulary: vocab,
 	})
 	if err != nil {
 		return usageError{err}
@@ -80,15 +90,21 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if *admin == "" {
 		return nil
 	}
-	// End to end: wait until alsd has had every sent entry acknowledged by
-	// Kafka (or 30s pass), then divide by the time since the first send.
+	return reportEndToEnd(ctx, stdout, *admin, before, stats.Entries, start)
+}
+
+// reportEndToEnd waits until alsd has had every sent entry acknowledged by
+// Kafka (or 30s pass), then reports records/s since the first send and
+// alsd's CPU per million records.
+func reportEndToEnd(ctx context.Context, stdout io.Writer, admin string, before alsdCounters, sent int64, start time.Time) error {
 	var after alsdCounters
+	var err error
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if after, err = scrape(ctx, *admin); err != nil {
+		if after, err = scrape(ctx, admin); err != nil {
 			return err
 		}
-		if after.produced-before.produced >= float64(stats.Entries) || time.Now().After(deadline) || ctx.Err() != nil {
+		if after.produced-before.produced >= float64(sent) || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -97,7 +113,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	produced := after.produced - before.produced
 	cpu := after.cpuSeconds - before.cpuSeconds
 	fmt.Fprintf(stdout, "end to end: %.0f of %d records on Kafka, %.0f records/s; alsd used %.2f CPU-seconds, %.2f per million records\n",
-		produced, stats.Entries, produced/elapsed.Seconds(), cpu, cpu/produced*1e6)
+		produced, sent, produced/elapsed.Seconds(), cpu, cpu/produced*1e6)
 	return nil
 }
 
