@@ -108,6 +108,7 @@ func (s *Server) handleExport(o *otlpState) (*exportResponse, error) {
 	if b.cut > 0 {
 		s.m.limitHits.WithLabelValues("header_bytes").Add(float64(b.cut))
 	}
+	s.m.countMasked(&b.masked)
 	o.st.records = b.records
 	n := s.bindIdentity(&o.st, len(b.records))
 	records := b.records[:n]

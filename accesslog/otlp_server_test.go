@@ -292,3 +292,25 @@ func sendALS(addr string, e *datav3.HTTPAccessLogEntry) error {
 	_, err = stream.CloseAndRecv()
 	return err
 }
+
+// TestOTLPMasksPII: personal data in OTLP paths and user agents is masked
+// and counted as on the ALS path (SPEC §2).
+func TestOTLPMasksPII(t *testing.T) {
+	t.Parallel()
+	var got capture
+	reg := prometheus.NewRegistry()
+	_, addr, _ := serveOTLP(t, ServerConfig{Converter: otlpConv(t), Stages: []Stage{got.stage}, Registerer: reg})
+	lr := &logspb.LogRecord{Attributes: attrs("method", "GET", "path", "/users/jane.doe@example.com/orders",
+		"user_agent", "bot (mailto:ops@example.org)")}
+	resp, err := exportRaw(dial(t, addr), exportRequest(t, envoyResource("web"), lr))
+	if err != nil || resp.GetPartialSuccess() != nil {
+		t.Fatal(err, resp)
+	}
+	recs := got.take()
+	if len(recs) != 1 || recs[0]["path"] != "/users/{email}/orders" || recs[0]["user_agent"] != "bot (mailto:{email})" {
+		t.Fatalf("records %v", recs)
+	}
+	if n := metricSum(reg, MetricPIIMasked, "kind", "email"); n != 2 {
+		t.Errorf("alsd_pii_masked_total{kind=email} = %v, want 2", n)
+	}
+}

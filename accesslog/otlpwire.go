@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/meshtel/meshtel/accesslog/envoytext"
+	"github.com/meshtel/meshtel/pii"
 	"github.com/meshtel/meshtel/record"
 )
 
@@ -53,6 +54,7 @@ type otlpBatch struct {
 	now       time.Time
 	principal string
 
+	id             Identity // the resource's being converted
 	rec            otlpRecord
 	entry          entry
 	scratch, arena []byte
@@ -62,12 +64,13 @@ type otlpBatch struct {
 	rejected int    // of which unreadable
 	reason   string // why the first of them was rejected
 	cut      int    // records whose headers MaxHeaderBytes cut
+	masked   pii.Counts
 }
 
 // decode converts the request in frame: the readable log records go to
 // b.records, the others are counted in b.rejected.
 func (b *otlpBatch) decode(frame []byte) error {
-	b.n, b.rejected, b.reason, b.cut = 0, 0, "", 0
+	b.n, b.rejected, b.reason, b.cut, b.masked = 0, 0, "", 0, pii.Counts{}
 	b.records = b.records[:0]
 	for res := 0; len(frame) > 0; {
 		f, err := next(&frame)
@@ -100,8 +103,8 @@ func (b *otlpBatch) resourceLogs(buf []byte, res int) error {
 			}
 		}
 	}
-	id := oid.identity(b.principal)
-	b.conv.Bind(&id)
+	b.id = oid.identity(b.principal)
+	b.conv.Bind(&b.id)
 	for len(buf) > 0 {
 		f, err := next(&buf)
 		if err != nil {
@@ -125,10 +128,13 @@ func (b *otlpBatch) resourceLogs(buf []byte, res int) error {
 				b.reject(bad)
 				continue
 			}
-			b.logRecord(g.b, &id, res)
+			b.logRecord(g.b, &b.id, res)
 		}
 	}
-	b.cut += id.headersCut
+	b.cut += b.id.headersCut
+	for k, n := range b.id.masked {
+		b.masked[k] += n
+	}
 	return nil
 }
 
