@@ -97,15 +97,7 @@ func (c Config) withDefaults() Config {
 // http_connection_manager).
 func AccessLog(svc catalog.Service, cfg Config) (*accesslogv3.AccessLog, error) {
 	cfg = cfg.withDefaults()
-	common := &grpclogv3.CommonGrpcAccessLogConfig{
-		LogName: cfg.LogName,
-		GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-			EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: cfg.Cluster},
-		}},
-		TransportApiVersion: corev3.ApiVersion_V3,
-		BufferFlushInterval: durationpb.New(cfg.FlushInterval),
-		BufferSizeBytes:     wrapperspb.UInt32(cfg.BufferSizeBytes),
-	}
+	common := commonConfig(cfg)
 	name := HTTPLogger
 	var typed proto.Message = &grpclogv3.HttpGrpcAccessLogConfig{
 		CommonConfig:                    common,
@@ -129,6 +121,20 @@ func AccessLog(svc catalog.Service, cfg Config) (*accesslogv3.AccessLog, error) 
 		return nil, fmt.Errorf("service %q: access log: %w", svc.Name, err)
 	}
 	return al, nil
+}
+
+// commonConfig is what the gRPC loggers share: where to send, the log
+// name, and the raised buffer.
+func commonConfig(cfg Config) *grpclogv3.CommonGrpcAccessLogConfig {
+	return &grpclogv3.CommonGrpcAccessLogConfig{
+		LogName: cfg.LogName,
+		GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+			EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: cfg.Cluster},
+		}},
+		TransportApiVersion: corev3.ApiVersion_V3,
+		BufferFlushInterval: durationpb.New(cfg.FlushInterval),
+		BufferSizeBytes:     wrapperspb.UInt32(cfg.BufferSizeBytes),
+	}
 }
 
 type validator interface{ ValidateAll() error }
