@@ -2,7 +2,9 @@
 // configuration that streams the service's access logs to alsd over the
 // gRPC Access Log Service: the HTTP or TCP gRPC logger with the headers
 // and trailers alsd's SLI and cookie features read, and the cluster that
-// reaches alsd.
+// reaches alsd. Its alternative sends them as OpenTelemetry logs (SPEC
+// §7): Envoy's OpenTelemetry logger with the meshtel attributes
+// (OTelAttributes, which the Istio and Envoy Gateway configs share).
 //
 // The config is built from go-control-plane's Envoy types and checked with
 // their generated validators, so it is valid Envoy config by construction;
