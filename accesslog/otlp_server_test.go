@@ -90,7 +90,7 @@ func (c *capture) take() []map[string]any {
 
 // serveOTLP runs a Server on 127.0.0.1 with a second, OTLP-only listener
 // until the test ends; it returns the two addresses.
-func serveOTLP(t *testing.T, cfg ServerConfig) (srv *Server, addr, otlpAddr string) {
+func serveOTLP(t testing.TB, cfg ServerConfig) (srv *Server, addr, otlpAddr string) {
 	t.Helper()
 	srv, err := NewServer(cfg)
 	if err != nil {

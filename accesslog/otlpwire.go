@@ -281,6 +281,13 @@ func (r *otlpRecord) readBody() error {
 
 // keyValue reads a KeyValue: its key and its value, still encoded.
 func keyValue(b []byte) (key string, val []byte, err error) {
+	// Most are a short key then a short value, as Envoy writes them.
+	if len(b) >= 4 && b[0] == 0x0a && b[1] < 0x80 && int(b[1])+4 <= len(b) {
+		n := 2 + int(b[1])
+		if b[n] == 0x12 && b[n+1] < 0x80 && n+2+int(b[n+1]) == len(b) {
+			return aliasString(b[2:n]), b[n+2:], nil
+		}
+	}
 	for len(b) > 0 {
 		f, err := next(&b)
 		if err != nil {
@@ -301,6 +308,10 @@ func keyValue(b []byte) (key string, val []byte, err error) {
 
 // anyValue reads an AnyValue; of several cases, the last wins.
 func anyValue(b []byte) (attrValue, error) {
+	// Most are one short string.
+	if len(b) >= 2 && b[0] == 0x0a && b[1] < 0x80 && int(b[1])+2 == len(b) {
+		return attrValue{kind: vString, s: aliasString(b[2:])}, nil
+	}
 	var v attrValue
 	for len(b) > 0 {
 		f, err := next(&b)
