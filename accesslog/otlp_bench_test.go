@@ -188,27 +188,19 @@ func sendALSRound(b *testing.B, conn *grpc.ClientConn, clients, messages int, fi
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
-			stream, err := conn.NewStream(context.Background(), &alsv3.AccessLogService_ServiceDesc.Streams[0],
-				"/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs", grpc.ForceCodecV2(rawOTLPCodec{}))
-			if err != nil {
-				b.Error(err)
-				return
-			}
+			e := envoysim.NewEnvoy(conn, envoysim.EnvoyConfig{Cluster: "web"})
 			for i := range messages {
 				frame := next
 				if i == 0 {
 					frame = first
 				}
-				if err := stream.SendMsg(rawOTLP(frame)); err != nil {
+				if err := e.SendFrame(context.Background(), frame); err != nil {
 					b.Error(err)
+					e.Reset()
 					return
 				}
 			}
-			if err := stream.CloseSend(); err != nil {
-				b.Error(err)
-			}
-			var resp alsv3.StreamAccessLogsResponse
-			if err := stream.RecvMsg(&resp); err != nil {
+			if err := e.CloseStream(); err != nil {
 				b.Error(fmt.Errorf("close stream: %w", err))
 			}
 		})

@@ -20,37 +20,16 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
-	grpcproto "google.golang.org/grpc/encoding/proto"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/record"
 )
 
-// rawOTLP is an Export request already encoded, sent as it is by
-// rawOTLPCodec: for requests proto.Marshal would refuse to write.
-type rawOTLP []byte
-
-type rawOTLPCodec struct{}
-
-func (rawOTLPCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.(rawOTLP))}, nil
-}
-
-func (rawOTLPCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return encoding.GetCodecV2(grpcproto.Name).Unmarshal(data, v)
-}
-
-func (rawOTLPCodec) Name() string { return grpcproto.Name }
-
 func exportRaw(conn *grpc.ClientConn, frame []byte) (*collogspb.ExportLogsServiceResponse, error) {
-	resp := &collogspb.ExportLogsServiceResponse{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := conn.Invoke(ctx, envoysim.ExportMethod, rawOTLP(frame), resp, grpc.ForceCodecV2(rawOTLPCodec{}))
-	return resp, err
+	return envoysim.ExportFrame(ctx, conn, frame)
 }
 
 // capture is a stage and a sink that keep what they are given.
@@ -272,45 +251,13 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // sendALS sends e on one ALS stream and waits for its end.
 func sendALS(addr string, e *datav3.HTTPAccessLogEntry) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	envoy, err := envoysim.Dial(addr, envoysim.EnvoyConfig{Cluster: "web"})
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	stream, err := alsv3.NewAccessLogServiceClient(conn).StreamAccessLogs(context.Background())
-	if err != nil {
+	if err := envoy.SendHTTP(context.Background(), e); err != nil {
+		envoy.Close()
 		return err
 	}
-	msg := &alsv3.StreamAccessLogsMessage{
-		Identifier: &alsv3.StreamAccessLogsMessage_Identifier{LogName: "als"},
-		LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{
-			LogEntry: []*datav3.HTTPAccessLogEntry{e}}},
-	}
-	if err := stream.Send(msg); err != nil {
-		return err
-	}
-	_, err = stream.CloseAndRecv()
-	return err
-}
-
-// TestOTLPMasksPII: personal data in OTLP paths and user agents is masked
-// and counted as on the ALS path (SPEC §2).
-func TestOTLPMasksPII(t *testing.T) {
-	t.Parallel()
-	var got capture
-	reg := prometheus.NewRegistry()
-	_, addr, _ := serveOTLP(t, ServerConfig{Converter: otlpConv(t), Stages: []Stage{got.stage}, Registerer: reg})
-	lr := &logspb.LogRecord{Attributes: attrs("method", "GET", "path", "/users/jane.doe@example.com/orders",
-		"user_agent", "bot (mailto:ops@example.org)")}
-	resp, err := exportRaw(dial(t, addr), exportRequest(t, envoyResource("web"), lr))
-	if err != nil || resp.GetPartialSuccess() != nil {
-		t.Fatal(err, resp)
-	}
-	recs := got.take()
-	if len(recs) != 1 || recs[0]["path"] != "/users/{email}/orders" || recs[0]["user_agent"] != "bot (mailto:{email})" {
-		t.Fatalf("records %v", recs)
-	}
-	if n := metricSum(reg, MetricPIIMasked, "kind", "email"); n != 2 {
-		t.Errorf("alsd_pii_masked_total{kind=email} = %v, want 2", n)
-	}
+	return envoy.Close()
 }

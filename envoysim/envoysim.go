@@ -246,21 +246,27 @@ func (s *Simulator) stream(ctx context.Context, conn *grpc.ClientConn, svc *simS
 			break
 		}
 		now := timestamppb.Now()
-		var err error
+		var send func() error
 		if svc.tcp {
 			entries := make([]*datav3.TCPAccessLogEntry, batch)
 			for i := range entries {
 				entries[i] = tcpPool[(pos+i)%pool]
 				entries[i].CommonProperties.StartTime = now
 			}
-			err = envoy.SendTCP(ctx, entries...)
+			send = func() error { return envoy.SendTCP(ctx, entries...) }
 		} else {
 			entries := make([]*datav3.HTTPAccessLogEntry, batch)
 			for i := range entries {
 				entries[i] = httpPool[(pos+i)%pool]
 				entries[i].CommonProperties.StartTime = now
 			}
-			err = envoy.SendHTTP(ctx, entries...)
+			send = func() error { return envoy.SendHTTP(ctx, entries...) }
+		}
+		err := send()
+		if ended := (*StreamEndedError)(nil); errors.As(err, &ended) && ended.Status == nil {
+			// alsd ended the stream with OK (--max-stream-age): like
+			// Envoy, flush on a new one. An error status stops the run.
+			err = send()
 		}
 		pos += int(batch)
 		if err != nil {

@@ -97,9 +97,8 @@ func (s *Simulator) otlpLogger(ctx context.Context, conn *grpc.ClientConn, svc *
 		if batch == 0 {
 			break
 		}
-		resp := &collogspb.ExportLogsServiceResponse{}
-		req := enc.request(int(batch), time.Now())
-		if err := conn.Invoke(ctx, ExportMethod, req, resp, grpc.ForceCodecV2(rawCodec{})); err != nil {
+		resp, err := ExportFrame(ctx, conn, enc.request(int(batch), time.Now()))
+		if err != nil {
 			s.sent.Add(-batch)
 			if ctx.Err() != nil {
 				break
@@ -164,7 +163,7 @@ func newOTLPEncoder(res proto.Message, v Vocabulary, gen *entryGen) (*otlpEncode
 
 // request is an ExportLogsServiceRequest of the next n records, stamped
 // with now: one ResourceLogs, one ScopeLogs.
-func (e *otlpEncoder) request(n int, now time.Time) rawMessage {
+func (e *otlpEncoder) request(n int, now time.Time) []byte {
 	var scope []byte
 	for range n {
 		r := e.records[e.pos%len(e.records)]
@@ -182,7 +181,18 @@ func (e *otlpEncoder) request(n int, now time.Time) rawMessage {
 	req := protowire.AppendTag(e.buf[:0], 1, protowire.BytesType)
 	req = protowire.AppendBytes(req, rl)
 	e.buf = req
-	return rawMessage(req)
+	return req
+}
+
+// ExportFrame sends frame, an encoded ExportLogsServiceRequest, over conn
+// as it is — also what proto.Marshal would refuse to write, such as
+// invalid UTF-8 — and returns the answer.
+func ExportFrame(ctx context.Context, conn grpc.ClientConnInterface, frame []byte) (*collogspb.ExportLogsServiceResponse, error) {
+	resp := &collogspb.ExportLogsServiceResponse{}
+	if err := conn.Invoke(ctx, ExportMethod, rawMessage(frame), resp, grpc.ForceCodecV2(rawCodec{})); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // rawMessage is a message already encoded.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/kafkasink"
@@ -97,29 +98,39 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 // Kafka (or 30s pass), then reports records/s since the first send and
 // alsd's CPU per million records.
 func reportEndToEnd(ctx context.Context, stdout io.Writer, admin string, before alsdCounters, sent int64, start time.Time) error {
-	var after alsdCounters
-	var err error
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// The streams are closed and every Export answered: what alsd accepted
+	// is final. Wait for it on Kafka.
+	after, err := scrape(ctx, admin)
+	if err != nil {
+		return err
+	}
+	accepted := after.accepted - before.accepted
+	for deadline := time.Now().Add(30 * time.Second); after.produced-before.produced < accepted; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
 		if after, err = scrape(ctx, admin); err != nil {
 			return err
 		}
-		if after.produced-before.produced >= float64(sent) || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
 	produced := after.produced - before.produced
 	cpu := after.cpuSeconds - before.cpuSeconds
 	fmt.Fprintf(stdout, "end to end: %.0f of %d records on Kafka, %.0f records/s; alsd used %.2f CPU-seconds, %.2f per million records\n",
 		produced, sent, produced/elapsed.Seconds(), cpu, cpu/produced*1e6)
+	if rotated := after.rotated - before.rotated; rotated > 0 {
+		lost := float64(sent) - accepted
+		fmt.Fprintf(stdout, "alsd ended %.0f streams (--max-stream-age); %.0f entries sent were not accepted, %.1f per rotation\n",
+			rotated, lost, lost/rotated)
+	}
 	return nil
 }
 
 type alsdCounters struct {
 	produced   float64
 	cpuSeconds float64
+	accepted   float64 // alsd_records_total
+	rotated    float64 // alsd_streams_rotated_total
 }
 
 // scrape reads the two counters the benchmark needs from alsd's /metrics.
@@ -150,6 +161,8 @@ func scrape(ctx context.Context, admin string) (alsdCounters, error) {
 	}
 	c.produced = counterSum(produced)
 	c.cpuSeconds = counterSum(families["process_cpu_seconds_total"])
+	c.accepted = counterSum(families[accesslog.MetricRecords])
+	c.rotated = counterSum(families[accesslog.MetricStreamsRotated])
 	return c, nil
 }
 
