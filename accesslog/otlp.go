@@ -29,17 +29,21 @@ type otlpExporter interface {
 	export(grpc.ServerStream) error
 }
 
-// otlpServiceDesc is the OTLP LogsService with Export served as a stream
-// handler: gRPC's wire format is the same for unary and streaming calls,
-// and as a stream the request arrives as a raw frame for the wire decoder,
-// size-limited and counted like an ALS message, past the same stream
-// interceptors (the SAN allow-list) as ALS.
+// otlpServiceDesc is the OTLP LogsService with Export served as a
+// client-streaming handler: gRPC's wire format is the same for unary and
+// streaming calls, and as a stream the request arrives as a raw frame for
+// the wire decoder, size-limited and counted like an ALS message, past the
+// same stream interceptors (the SAN allow-list) as ALS. ClientStreams must
+// stay true: grpc-go calls a handler described as neither client- nor
+// server-streaming without the stream interceptors, and the allow-list
+// would not apply (TestOTLPTLS).
 var otlpServiceDesc = grpc.ServiceDesc{
 	ServiceName: collogspb.LogsService_ServiceDesc.ServiceName,
 	HandlerType: (*otlpExporter)(nil),
 	Streams: []grpc.StreamDesc{{
-		StreamName: collogspb.LogsService_ServiceDesc.Methods[0].MethodName,
-		Handler:    func(srv any, stream grpc.ServerStream) error { return srv.(otlpExporter).export(stream) },
+		StreamName:    collogspb.LogsService_ServiceDesc.Methods[0].MethodName,
+		Handler:       func(srv any, stream grpc.ServerStream) error { return srv.(otlpExporter).export(stream) },
+		ClientStreams: true,
 	}},
 	Metadata: collogspb.LogsService_ServiceDesc.Metadata,
 }
