@@ -11,12 +11,14 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meshtel/meshtel/envoysim"
@@ -186,6 +188,10 @@ func TestStreamRotationUnderLoad(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	msg := &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{
+		HttpLogs: &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: rotationEntries("saturating0", 99999, 20)}}}
+	msgBytes := proto.Size(msg)
+	entryBytes := msgBytes / 20
 	reopened := 0
 	for _, p := range rotationProfiles {
 		lost, streams, most := 0, 0, 0
@@ -201,8 +207,14 @@ func TestStreamRotationUnderLoad(t *testing.T) {
 		if p.name == "paced" && lost != 0 {
 			t.Errorf("paced: %d entries lost", lost)
 		}
-		t.Logf("%s: %d rotations, %d entries lost (%.0f per rotation, at most %d on one stream)",
-			p.name, rotations, lost, float64(lost)/float64(max(rotations, 1)), most)
+		// In flight: what alsd's receive window let the sender write
+		// unread, what the sender's gRPC buffered behind it (grpc-go's
+		// write quota, 64 KiB) and the message being written.
+		if b := most * entryBytes; b > streamWindow+64<<10+2*msgBytes {
+			t.Errorf("%s: %d bytes lost on one stream, more than could be in flight", p.name, b)
+		}
+		t.Logf("%s: %d rotations, %d entries lost (%.0f per rotation, at most %d on one stream: %d KiB)",
+			p.name, rotations, lost, float64(lost)/float64(max(rotations, 1)), most, most*entryBytes>>10)
 	}
 	// A last stream may end after its last message, unnoticed by its
 	// logger, which then closes it with OK.
