@@ -70,82 +70,81 @@ func otlpConv(t testing.TB) *Converter {
 	}}
 }
 
+// textLine is an Istio text-format line.
+const textLine = `[2026-11-25T10:00:00.123Z] "POST /login?u=1 HTTP/1.1" 503 UF,URX via_upstream - "-" 12 34 56 55 "-" "curl/8.0" "rid" "shop.example.com" "10.0.0.9:9000" outbound|9080||reviews.bookinfo.svc.cluster.local - 10.0.0.1:8080 10.0.0.7:4000 - api`
+
+// otlpValueCases are log records and what fields of their record must
+// be (JSON names; nil: absent).
+var otlpValueCases = []struct {
+	name    string
+	lr      *logspb.LogRecord
+	want    map[string]any // JSON field → value; nil: absent
+	cookies []string       // name/source of each cookie, when not nil
+}{
+	{"strings", &logspb.LogRecord{Attributes: attrs("status", "503", "duration_ms", "12.5", "request_bytes", "512",
+		"grpc_status", "14", "method", "GET", "protocol", "HTTP/2", "path", "/a?b=c", "response_flags", "UF,URX,ZZ")},
+		map[string]any{"status": 503.0, "duration_ms": 12.5, "request_bytes": 512.0, "grpc_status": 14.0, "method": "GET",
+			"protocol": "HTTP/2", "path": "/a", "response_flags": []any{"UF", "URX"}}, nil},
+	{"dash and empty are absent", &logspb.LogRecord{Attributes: attrs("status", "-", "duration_ms", "-", "method", "GET",
+		"route_name", "", "response_flags", "-", "user_agent", "-")},
+		map[string]any{"status": nil, "duration_ms": nil, "route_name": nil, "response_flags": nil, "user_agent": nil}, nil},
+	{"typed", &logspb.LogRecord{Attributes: attrs("status", integer(404), "duration_ms", double(7.25),
+		"upstream_duration_ms", integer(6), "request_bytes", double(10), "response_bytes", integer(99),
+		"intermediate", boolean(true), "response_flags", strs("UT", "NR"))},
+		map[string]any{"status": 404.0, "duration_ms": 7.25, "upstream_duration_ms": 6.0, "request_bytes": 10.0,
+			"response_bytes": 99.0, "intermediate": true, "outcome": "excluded", "response_flags": []any{"UT", "NR"}}, nil},
+	{"wrong types and out of range", &logspb.LogRecord{Attributes: attrs("status", boolean(true), "duration_ms", "fast",
+		"request_bytes", double(1.5), "response_bytes", integer(-1), "grpc_status", "99999999999", "method", "GET",
+		"upstream_duration_ms", double(math.Inf(1)), "route_name", integer(3))},
+		map[string]any{"status": nil, "duration_ms": nil, "request_bytes": 0.0, "response_bytes": 0.0, "grpc_status": nil,
+			"upstream_duration_ms": nil, "route_name": nil, "method": "GET"}, nil},
+	{"first vocabulary wins", &logspb.LogRecord{Attributes: attrs("http.response.status_code", integer(404),
+		"response_code", "502", "status", "200", "url.path", "/semconv", "x-envoy-origin-path", "/gateway")},
+		map[string]any{"status": 200.0, "path": "/gateway"}, nil},
+	{"a dash does not win", &logspb.LogRecord{Attributes: attrs("status", "-", "response_code", "-", "http.response.status_code", integer(404))},
+		map[string]any{"status": 404.0}, nil},
+	{"text body", &logspb.LogRecord{Body: strv(textLine)},
+		map[string]any{"method": "POST", "path": "/login", "protocol": "HTTP/1.1", "status": 503.0, "response_flags": []any{"UF", "URX"},
+			"response_code_details": "via_upstream", "request_bytes": 12.0, "response_bytes": 34.0, "duration_ms": 56.0,
+			"upstream_duration_ms": 55.0, "user_agent": "curl/8.0", "request_id": "rid", "authority": "shop.example.com",
+			"upstream_host": "10.0.0.9:9000", "downstream_remote_address": "10.0.0.7:4000", "route_name": "api",
+			"direction": "outbound", "peer_service": "reviews", "time": "2026-11-25T10:00:00.123000Z"}, nil},
+	{"attributes before the text body", &logspb.LogRecord{Attributes: attrs("status", "201", "route_name", "mine"), Body: strv(textLine)},
+		map[string]any{"status": 201.0, "route_name": "mine", "method": "POST"}, nil},
+	{"kvlist body", &logspb.LogRecord{Attributes: attrs("method", "GET"), Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{
+		KvlistValue: &commonpb.KeyValueList{Values: attrs("status", "418", "method", "PUT")}}}},
+		map[string]any{"status": 418.0, "method": "GET"}, nil},
+	{"semconv", &logspb.LogRecord{Attributes: attrs("http.request.method", "DELETE", "network.protocol.version", "1.1",
+		"client.address", "2001:db8::1", "client.port", integer(443), "server.address", "api.example.com",
+		"rpc.grpc.status_code", integer(4), "http.request.body.size", integer(5), "user_agent.original", "ua")},
+		map[string]any{"method": "DELETE", "protocol": "HTTP/1.1", "downstream_remote_address": "[2001:db8::1]:443",
+			"authority": "api.example.com", "grpc_status": 4.0, "request_bytes": 5.0, "user_agent": "ua"}, nil},
+	{"access log type", &logspb.LogRecord{Attributes: attrs("status", "200", "access_log_type", "UpstreamEnd", "tls_version", "TLSv1.2")},
+		map[string]any{"intermediate": true, "outcome": "excluded", "tls_version": "TLSv1_2"}, nil},
+	{"final access log type", &logspb.LogRecord{Attributes: attrs("status", "200", "access_log_type", "DownstreamEnd")},
+		map[string]any{"intermediate": false, "outcome": "good"}, nil},
+	{"kind tcp", &logspb.LogRecord{Attributes: attrs("kind", "tcp", "request_bytes", "3", "method", "GET", "status", "200")},
+		map[string]any{"kind": "tcp", "request_bytes": 3.0, "method": nil, "status": nil}, nil},
+	{"Envoy's protocol dash is TCP", &logspb.LogRecord{Attributes: attrs("protocol", "-", "bytes_received", "3")},
+		map[string]any{"kind": "tcp", "request_bytes": 3.0}, nil},
+	{"start_time without time_unix_nano", &logspb.LogRecord{Attributes: attrs("start_time", "2026-11-25T10:00:00.5Z", "method", "GET"), ObservedTimeUnixNano: 1},
+		map[string]any{"time": "2026-11-25T10:00:00.500000Z"}, nil},
+	{"observed time last", &logspb.LogRecord{Attributes: attrs("method", "GET"), ObservedTimeUnixNano: uint64(convStart.UnixNano())},
+		map[string]any{"time": "2026-11-25T10:00:00.123456Z"}, nil},
+	{"no time at all", &logspb.LogRecord{Attributes: attrs("method", "GET")},
+		map[string]any{"time": "2026-11-25T11:00:00.123456Z"}, nil},
+	{"cookie arrays", &logspb.LogRecord{Attributes: attrs("http.request.header.cookie", strs("a=1", "b=2"),
+		"http.response.header.set-cookie", strs("c=3; Secure", "d=4; Expires=Wed, 25 Nov 2026 11:00:00 GMT"))},
+		nil, []string{"a/request", "b/request", "c/response", "d/response"}},
+}
+
 // TestOTLPValues: what each attribute value becomes — strings parsed,
 // "-" and "" absent, typed values accepted, the first vocabulary winning,
 // the text body and a kvlist body filling what attributes left missing.
 func TestOTLPValues(t *testing.T) {
 	t.Parallel()
-	line := `[2026-11-25T10:00:00.123Z] "POST /login?u=1 HTTP/1.1" 503 UF,URX via_upstream - "-" 12 34 56 55 "-" "curl/8.0" "rid" "shop.example.com" "10.0.0.9:9000" outbound|9080||reviews.bookinfo.svc.cluster.local - 10.0.0.1:8080 10.0.0.7:4000 - api`
-	tests := []struct {
-		name  string
-		lr    *logspb.LogRecord
-		want  map[string]any // JSON field → value; nil: absent
-		tweak func(r *record.Record) (string, any)
-	}{
-		{"strings", &logspb.LogRecord{Attributes: attrs("status", "503", "duration_ms", "12.5", "request_bytes", "512",
-			"grpc_status", "14", "method", "GET", "protocol", "HTTP/2", "path", "/a?b=c", "response_flags", "UF,URX,ZZ")},
-			map[string]any{"status": 503.0, "duration_ms": 12.5, "request_bytes": 512.0, "grpc_status": 14.0, "method": "GET",
-				"protocol": "HTTP/2", "path": "/a", "response_flags": []any{"UF", "URX"}}, nil},
-		{"dash and empty are absent", &logspb.LogRecord{Attributes: attrs("status", "-", "duration_ms", "-", "method", "GET",
-			"route_name", "", "response_flags", "-", "user_agent", "-")},
-			map[string]any{"status": nil, "duration_ms": nil, "route_name": nil, "response_flags": nil, "user_agent": nil}, nil},
-		{"typed", &logspb.LogRecord{Attributes: attrs("status", integer(404), "duration_ms", double(7.25),
-			"upstream_duration_ms", integer(6), "request_bytes", double(10), "response_bytes", integer(99),
-			"intermediate", boolean(true), "response_flags", strs("UT", "NR"))},
-			map[string]any{"status": 404.0, "duration_ms": 7.25, "upstream_duration_ms": 6.0, "request_bytes": 10.0,
-				"response_bytes": 99.0, "intermediate": true, "outcome": "excluded", "response_flags": []any{"UT", "NR"}}, nil},
-		{"wrong types and out of range", &logspb.LogRecord{Attributes: attrs("status", boolean(true), "duration_ms", "fast",
-			"request_bytes", double(1.5), "response_bytes", integer(-1), "grpc_status", "99999999999", "method", "GET",
-			"upstream_duration_ms", double(math.Inf(1)), "route_name", integer(3))},
-			map[string]any{"status": nil, "duration_ms": nil, "request_bytes": 0.0, "response_bytes": 0.0, "grpc_status": nil,
-				"upstream_duration_ms": nil, "route_name": nil, "method": "GET"}, nil},
-		{"first vocabulary wins", &logspb.LogRecord{Attributes: attrs("http.response.status_code", integer(404),
-			"response_code", "502", "status", "200", "url.path", "/semconv", "x-envoy-origin-path", "/gateway")},
-			map[string]any{"status": 200.0, "path": "/gateway"}, nil},
-		{"a dash does not win", &logspb.LogRecord{Attributes: attrs("status", "-", "response_code", "-", "http.response.status_code", integer(404))},
-			map[string]any{"status": 404.0}, nil},
-		{"text body", &logspb.LogRecord{Body: strv(line)},
-			map[string]any{"method": "POST", "path": "/login", "protocol": "HTTP/1.1", "status": 503.0, "response_flags": []any{"UF", "URX"},
-				"response_code_details": "via_upstream", "request_bytes": 12.0, "response_bytes": 34.0, "duration_ms": 56.0,
-				"upstream_duration_ms": 55.0, "user_agent": "curl/8.0", "request_id": "rid", "authority": "shop.example.com",
-				"upstream_host": "10.0.0.9:9000", "downstream_remote_address": "10.0.0.7:4000", "route_name": "api",
-				"direction": "outbound", "peer_service": "reviews", "time": "2026-11-25T10:00:00.123000Z"}, nil},
-		{"attributes before the text body", &logspb.LogRecord{Attributes: attrs("status", "201", "route_name", "mine"), Body: strv(line)},
-			map[string]any{"status": 201.0, "route_name": "mine", "method": "POST"}, nil},
-		{"kvlist body", &logspb.LogRecord{Attributes: attrs("method", "GET"), Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{
-			KvlistValue: &commonpb.KeyValueList{Values: attrs("status", "418", "method", "PUT")}}}},
-			map[string]any{"status": 418.0, "method": "GET"}, nil},
-		{"semconv", &logspb.LogRecord{Attributes: attrs("http.request.method", "DELETE", "network.protocol.version", "1.1",
-			"client.address", "2001:db8::1", "client.port", integer(443), "server.address", "api.example.com",
-			"rpc.grpc.status_code", integer(4), "http.request.body.size", integer(5), "user_agent.original", "ua")},
-			map[string]any{"method": "DELETE", "protocol": "HTTP/1.1", "downstream_remote_address": "[2001:db8::1]:443",
-				"authority": "api.example.com", "grpc_status": 4.0, "request_bytes": 5.0, "user_agent": "ua"}, nil},
-		{"access log type", &logspb.LogRecord{Attributes: attrs("status", "200", "access_log_type", "UpstreamEnd", "tls_version", "TLSv1.2")},
-			map[string]any{"intermediate": true, "outcome": "excluded", "tls_version": "TLSv1_2"}, nil},
-		{"final access log type", &logspb.LogRecord{Attributes: attrs("status", "200", "access_log_type", "DownstreamEnd")},
-			map[string]any{"intermediate": false, "outcome": "good"}, nil},
-		{"kind tcp", &logspb.LogRecord{Attributes: attrs("kind", "tcp", "request_bytes", "3", "method", "GET", "status", "200")},
-			map[string]any{"kind": "tcp", "request_bytes": 3.0, "method": nil, "status": nil}, nil},
-		{"Envoy's protocol dash is TCP", &logspb.LogRecord{Attributes: attrs("protocol", "-", "bytes_received", "3")},
-			map[string]any{"kind": "tcp", "request_bytes": 3.0}, nil},
-		{"start_time without time_unix_nano", &logspb.LogRecord{Attributes: attrs("start_time", "2026-11-25T10:00:00.5Z", "method", "GET"), ObservedTimeUnixNano: 1},
-			map[string]any{"time": "2026-11-25T10:00:00.500000Z"}, nil},
-		{"observed time last", &logspb.LogRecord{Attributes: attrs("method", "GET"), ObservedTimeUnixNano: uint64(convStart.UnixNano())},
-			map[string]any{"time": "2026-11-25T10:00:00.123456Z"}, nil},
-		{"no time at all", &logspb.LogRecord{Attributes: attrs("method", "GET")},
-			map[string]any{"time": "2026-11-25T11:00:00.123456Z"}, nil},
-		{"cookie arrays", &logspb.LogRecord{Attributes: attrs("http.request.header.cookie", strs("a=1", "b=2"),
-			"http.response.header.set-cookie", strs("c=3; Secure", "d=4; Expires=Wed, 25 Nov 2026 11:00:00 GMT"))},
-			nil, func(r *record.Record) (string, any) {
-				var names []string
-				for _, c := range r.Cookies {
-					names = append(names, c.Name+"/"+c.Source.String())
-				}
-				return "cookies", names
-			}},
-	}
 	conv := otlpConv(t)
-	for _, tt := range tests {
+	for _, tt := range otlpValueCases {
 		t.Run(tt.name, func(t *testing.T) {
 			b := decodeOTLP(t, conv, "", exportRequest(t, envoyResource("web"), tt.lr))
 			if b.rejected != 0 || len(b.records) != 1 {
@@ -157,10 +156,13 @@ func TestOTLPValues(t *testing.T) {
 					t.Errorf("%s = %#v, want %#v", k, got[k], want)
 				}
 			}
-			if tt.tweak != nil {
-				k, v := tt.tweak(&b.records[0])
-				if want := []string{"a/request", "b/request", "c/response", "d/response"}; !reflect.DeepEqual(v, want) {
-					t.Errorf("%s = %v, want %v", k, v, want)
+			if tt.cookies != nil {
+				var names []string
+				for _, c := range b.records[0].Cookies {
+					names = append(names, c.Name+"/"+c.Source.String())
+				}
+				if !reflect.DeepEqual(names, tt.cookies) {
+					t.Errorf("cookies %v, want %v", names, tt.cookies)
 				}
 			}
 		})

@@ -51,15 +51,7 @@ services:
 		Registerer: reg, ServerOptions: tl.ServerOptions()})
 	checkout := mtlsClient(t, ca, &testpki.Leaf{CommonName: "checkout", URIs: []string{"spiffe://cluster.local/ns/shop/sa/checkout"}})
 	payments := mtlsClient(t, ca, &testpki.Leaf{CommonName: "payments", URIs: []string{"spiffe://cluster.local/ns/pay/sa/payments"}})
-	// One resource of each service, two records each.
-	req := &collogspb.ExportLogsServiceRequest{}
-	for _, svc := range []string{"checkout", "payments"} {
-		lr := &logspb.LogRecord{Attributes: attrs("method", "GET", "status", "200")}
-		req.ResourceLogs = append(req.ResourceLogs, &logspb.ResourceLogs{
-			Resource:  &resourcepb.Resource{Attributes: attrs("cluster_name", svc)},
-			ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{lr, lr}}},
-		})
-	}
+	req := twoRecordsEach("checkout", "payments")
 	export := func(addr string, dial grpc.DialOption) (*collogspb.ExportLogsServiceResponse, error) {
 		conn, err := grpc.NewClient(addr, dial)
 		if err != nil {
@@ -104,4 +96,18 @@ services:
 	if recs := got.take(); len(recs) != 0 {
 		t.Errorf("refused peers' records reached the stages: %v", recs)
 	}
+}
+
+// twoRecordsEach is a request with a resource of each service, two records
+// each.
+func twoRecordsEach(services ...string) *collogspb.ExportLogsServiceRequest {
+	req := &collogspb.ExportLogsServiceRequest{}
+	for _, svc := range services {
+		lr := &logspb.LogRecord{Attributes: attrs("method", "GET", "status", "200")}
+		req.ResourceLogs = append(req.ResourceLogs, &logspb.ResourceLogs{
+			Resource:  &resourcepb.Resource{Attributes: attrs("cluster_name", svc)},
+			ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{lr, lr}}},
+		})
+	}
+	return req
 }

@@ -262,12 +262,7 @@ func (s *Simulator) stream(ctx context.Context, conn *grpc.ClientConn, svc *simS
 			}
 			send = func() error { return envoy.SendHTTP(ctx, entries...) }
 		}
-		err := send()
-		if ended := (*StreamEndedError)(nil); errors.As(err, &ended) && ended.Status == nil {
-			// alsd ended the stream with OK (--max-stream-age): like
-			// Envoy, flush on a new one. An error status stops the run.
-			err = send()
-		}
+		err := flush(send)
 		pos += int(batch)
 		if err != nil {
 			s.sent.Add(-batch)
@@ -297,6 +292,16 @@ func (s *Simulator) stream(ctx context.Context, conn *grpc.ClientConn, svc *simS
 		return fmt.Errorf("simulator: close stream: %w", err)
 	}
 	return nil
+}
+
+// flush sends a batch as Envoy flushes it: when alsd had ended the stream
+// with OK (--max-stream-age), on a new one. An error status stops the run.
+func flush(send func() error) error {
+	err := send()
+	if ended := (*StreamEndedError)(nil); errors.As(err, &ended) && ended.Status == nil {
+		err = send()
+	}
+	return err
 }
 
 // take reserves the next batch of entries against Total: BatchSize, fewer
