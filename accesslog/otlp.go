@@ -9,6 +9,10 @@ import (
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	// OpenTelemetry Collectors' OTLP exporters compress with gzip by
+	// default; the server decompresses what a registered codec names
+	// (MaxMessageBytes applies to the decompressed size).
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshtel/meshtel/internal/selfmetric"

@@ -13,6 +13,7 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 
 	"github.com/meshtel/meshtel/envoysim"
 )
@@ -40,9 +41,10 @@ func TestOTLPListeners(t *testing.T) {
 		defer conn.Close()
 		lr := &logspb.LogRecord{Attributes: []*commonpb.KeyValue{{Key: "method", Value: &commonpb.AnyValue{
 			Value: &commonpb.AnyValue_StringValue{StringValue: "GET"}}}}}
+		// gzip, as OpenTelemetry Collectors' exporters send by default.
 		resp, err := collogspb.NewLogsServiceClient(conn).Export(context.Background(), &collogspb.ExportLogsServiceRequest{
 			ResourceLogs: []*logspb.ResourceLogs{{Resource: envoysim.OTLPResource("n", "web", "otel"),
-				ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{lr, lr, lr}}}}}})
+				ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{lr, lr, lr}}}}}}, grpc.UseCompressor(gzip.Name))
 		if err != nil || resp.GetPartialSuccess() != nil {
 			t.Fatalf("Export to %s: %v %v", addr, err, resp)
 		}
