@@ -63,9 +63,8 @@ var otlpStates = sync.Pool{New: func() any { return &otlpState{st: streamState{k
 
 const errTooManyExports = "too many concurrent OTLP exports"
 
-// export serves one Export call. Envoy waits for its answer before it
-// sends the next batch of that logger, so it converts and hands over
-// without waiting for anything downstream.
+// export serves one Export call. The sender waits for the answer, so it
+// converts and hands over without waiting for anything downstream.
 func (s *Server) export(stream grpc.ServerStream) error {
 	if n := s.exports.Add(1); n > int64(s.cfg.MaxStreams) {
 		s.exports.Add(-1)
@@ -160,6 +159,6 @@ func (s *Server) warnUnreadable(rejected, total int, reason, principal string) {
 	if now-last < int64(10*time.Second) || !s.lastOTLPWarn.CompareAndSwap(last, now) {
 		return
 	}
-	s.log.Warn("OTLP log records rejected: no attribute or body alsd can read (see SPEC §7 vocabularies)",
+	s.log.Warn("OTLP log records rejected as unreadable: see the first reason, and SPEC §7 for what alsd reads",
 		"rejected", rejected, "of", total, "first", reason, "principal", principal)
 }

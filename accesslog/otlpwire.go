@@ -43,6 +43,8 @@ const (
 	otlpObserved = 11 // LogRecord.observed_time_unix_nano, fixed64
 )
 
+var tooManyAttributes = fmt.Sprintf("more than %d attributes", maxOTLPAttributes)
+
 // errTooManyRecords ends decoding of a request with more log records than
 // MaxEntriesPerMessage.
 var errTooManyRecords = errors.New("too many log records")
@@ -91,7 +93,7 @@ func (b *otlpBatch) decode(frame []byte) error {
 // identity.
 func (b *otlpBatch) resourceLogs(buf []byte, res int) error {
 	var oid otlpIdentity
-	var bad string
+	var bad string // why the resource's identity cannot be read
 	for rest := buf; len(rest) > 0; {
 		f, err := next(&rest)
 		if err != nil {
@@ -99,7 +101,7 @@ func (b *otlpBatch) resourceLogs(buf []byte, res int) error {
 		}
 		if f.num == otlpResource && f.typ == protowire.BytesType {
 			if why := oid.decode(f.b); why != "" && bad == "" {
-				bad = fmt.Sprintf("resource %d: %s", res, why)
+				bad = why
 			}
 		}
 	}
@@ -125,7 +127,7 @@ func (b *otlpBatch) resourceLogs(buf []byte, res int) error {
 				return errTooManyRecords
 			}
 			if bad != "" {
-				b.reject(bad)
+				b.reject(res, "%s", bad)
 				continue
 			}
 			b.logRecord(g.b, &b.id, res)
@@ -138,11 +140,12 @@ func (b *otlpBatch) resourceLogs(buf []byte, res int) error {
 	return nil
 }
 
-// reject counts an unreadable log record; the first one's reason goes
-// into the response.
-func (b *otlpBatch) reject(why string) {
+// reject counts an unreadable log record of resource res; the first
+// one's reason goes into the response (formatted only then: a sender may
+// send nothing else).
+func (b *otlpBatch) reject(res int, why string, args ...any) {
 	if b.rejected == 0 {
-		b.reason = fmt.Sprintf("log record %d: %s", b.n-1, why)
+		b.reason = fmt.Sprintf("log record %d: resource %d: ", b.n-1, res) + fmt.Sprintf(why, args...)
 	}
 	b.rejected++
 }
@@ -153,22 +156,22 @@ func (b *otlpBatch) logRecord(buf []byte, id *Identity, res int) {
 	r.reset()
 	r.decode(buf)
 	bodyErr := r.readBody()
-	if r.bad != "" {
-		if r.badKey != "" {
-			b.reject(fmt.Sprintf("resource %d: attribute %q: %s", res, r.badKey, r.bad))
-		} else {
-			b.reject(fmt.Sprintf("resource %d: %s", res, r.bad))
-		}
+	switch {
+	case r.bad != "" && r.badKey != "":
+		b.reject(res, "attribute %q: %s", r.badKey, r.bad)
+		return
+	case r.bad != "":
+		b.reject(res, "%s", r.bad)
 		return
 	}
 	var n int
 	n, b.scratch = r.toEntry(&b.entry, b.scratch)
-	if n == 0 {
-		why := "no attribute alsd understands (SPEC §7 vocabularies) and no body in Envoy's text format"
-		if bodyErr != nil {
-			why = "no attribute alsd understands, and the body: " + bodyErr.Error()
-		}
-		b.reject(fmt.Sprintf("resource %d: %s", res, why))
+	switch {
+	case n == 0 && bodyErr != nil:
+		b.reject(res, "no attribute alsd understands, and the body: %v", bodyErr)
+		return
+	case n == 0:
+		b.reject(res, "no attribute alsd understands (SPEC §7 vocabularies) and no body in Envoy's text format")
 		return
 	}
 	b.arena = b.entry.own(b.arena)
@@ -201,7 +204,7 @@ func (r *otlpRecord) decode(buf []byte) {
 			}
 		case f.num == otlpAttrs && f.typ == protowire.BytesType:
 			if r.attrs++; r.attrs > maxOTLPAttributes {
-				r.bad = fmt.Sprintf("more than %d attributes", maxOTLPAttributes)
+				r.bad = tooManyAttributes
 				return
 			}
 			if !r.attribute(f.b, false) {
@@ -385,7 +388,7 @@ func (id *otlpIdentity) decode(b []byte) string {
 			continue
 		}
 		if attrs++; attrs > maxOTLPAttributes {
-			return fmt.Sprintf("more than %d attributes", maxOTLPAttributes)
+			return tooManyAttributes
 		}
 		key, val, err := keyValue(f.b)
 		if err != nil {
