@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/meshtel/meshtel/internal/selfmetric"
 	"github.com/meshtel/meshtel/internal/selftrace"
 	"github.com/meshtel/meshtel/outcome"
 	"github.com/meshtel/meshtel/pii"
@@ -48,14 +51,23 @@ type ServerConfig struct {
 	Sink Submitter
 	// Stages run on every converted batch.
 	Stages []Stage
-	// MaxStreams caps concurrent ALS streams over all connections. Default 1024.
+	// MaxStreams caps concurrent ALS streams over all connections, and
+	// apart from them concurrent OTLP Export calls. Default 1024.
 	MaxStreams int
-	// MaxMessageBytes caps one StreamAccessLogsMessage. Default 4 MiB.
+	// MaxMessageBytes caps one StreamAccessLogsMessage or OTLP request.
+	// Default 4 MiB.
 	MaxMessageBytes int
-	// MaxEntriesPerMessage caps the entries of one message. Default 10000.
+	// MaxEntriesPerMessage caps the entries of one message, the log records
+	// of one OTLP request. Default 10000.
 	MaxEntriesPerMessage int
 	// StreamIdleTimeout closes streams silent this long. Default 10m.
 	StreamIdleTimeout time.Duration
+	// MaxStreamAge ends an ALS stream once it is this old (±10%), right
+	// after its next message, with OK and an empty response: Envoy opens a
+	// new one for its next flush, through its load balancer, so streams
+	// spread over alsd replicas added since. 0, the default, never ends
+	// them; alsd's --max-stream-age defaults to 15m.
+	MaxStreamAge time.Duration
 	// ShutdownGrace is how long open streams get to end on their own at
 	// shutdown before they are closed. Default 1s: Envoy streams never end
 	// by themselves, and Envoy reconnects elsewhere.
@@ -74,14 +86,17 @@ type ServerConfig struct {
 // Server is the Envoy Access Log Service.
 type Server struct {
 	alsv3.UnimplementedAccessLogServiceServer
-	cfg      ServerConfig
-	log      *slog.Logger
-	m        *serverMetrics
-	streams  atomic.Int64
-	accepted atomic.Int64
-	shutdown chan struct{}
-	ready    atomic.Bool
-	tracer   trace.Tracer
+	cfg     ServerConfig
+	log     *slog.Logger
+	m       *serverMetrics
+	streams atomic.Int64
+	exports atomic.Int64 // OTLP Export calls in progress
+	// lastOTLPWarn is when unreadable OTLP records were last logged.
+	lastOTLPWarn atomic.Int64
+	accepted     atomic.Int64
+	shutdown     chan struct{}
+	ready        atomic.Bool
+	tracer       trace.Tracer
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -120,29 +135,54 @@ func (s *Server) Accepted() int64 { return s.accepted.Load() }
 // Ready reports whether the listener is serving.
 func (s *Server) Ready() bool { return s.ready.Load() }
 
-// Serve serves ALS on lis until ctx ends. Then it stops accepting, ends the
-// open streams (after ShutdownGrace) and returns once every stream handler
-// has handed what it received to the sink.
-func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+// Serve serves ALS and OTLP logs on lis, and OTLP logs alone on each of
+// otlp (alsd's --otlp-addr), all with the same options, until ctx ends.
+// Then it stops accepting, ends the open streams (after ShutdownGrace) and
+// returns once every handler has handed what it received to the sink.
+func (s *Server) Serve(ctx context.Context, lis net.Listener, otlp ...net.Listener) error {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
 		grpc.WaitForHandlers(true),
 		grpc.ForceServerCodecV2(newFrameCodec()),
+		grpc.InitialWindowSize(streamWindow),
+		grpc.InitialConnWindowSize(connWindow),
 	}, s.cfg.ServerOptions...)
 	g := grpc.NewServer(opts...)
 	g.RegisterService(&alsServiceDesc, s)
-	errc := make(chan error, 1)
+	g.RegisterService(&otlpServiceDesc, s)
+	servers := []*grpc.Server{g}
+	errc := make(chan error, 1+len(otlp))
 	go func() { errc <- g.Serve(lis) }()
+	if len(otlp) > 0 {
+		og := grpc.NewServer(opts...)
+		og.RegisterService(&otlpServiceDesc, s)
+		servers = append(servers, og)
+		for _, l := range otlp {
+			go func() { errc <- og.Serve(l) }()
+		}
+	}
 	s.ready.Store(true)
 	defer s.ready.Store(false)
+	var err error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve ALS: %w", err)
+	case err = <-errc:
+		err = fmt.Errorf("serve ALS: %w", err)
 	case <-ctx.Done():
+	}
+	s.stop(servers)
+	return err
+}
+
+// stop stops servers gracefully, ending the streams still open after
+// ShutdownGrace.
+func (s *Server) stop(servers []*grpc.Server) {
+	var wg sync.WaitGroup
+	for _, g := range servers {
+		wg.Go(g.GracefulStop)
 	}
 	stopped := make(chan struct{})
 	go func() {
-		g.GracefulStop()
+		wg.Wait()
 		close(stopped)
 	}()
 	select {
@@ -151,8 +191,20 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		close(s.shutdown)
 		<-stopped
 	}
-	return nil
 }
+
+// streamWindow and connWindow are the HTTP/2 receive windows alsd
+// advertises: how much a sender may have written that alsd has not read.
+// Fixed, not grown with the bandwidth-delay product as grpc-go would, they
+// bound what is in flight, and lost, when alsd ends a stream
+// (MaxStreamAge, shutdown): with grpc-go's growing windows a saturating
+// sender lost ten times as many entries per rotation, for no gain in
+// throughput. 256 KiB per stream still carries 250 MB/s at 1 ms round
+// trip, 5 MB/s at 50 ms.
+const (
+	streamWindow = 256 << 10
+	connWindow   = 4 << 20
+)
 
 const errTooManyStreams = "too many ALS streams"
 
@@ -165,6 +217,10 @@ type received struct {
 	batch *wireBatch
 	err   error
 }
+
+// errRotate is what the receiving goroutine hands over, after the last
+// message it read, when the stream is older than MaxStreamAge.
+var errRotate = errors.New("stream rotated")
 
 // StreamAccessLogs implements the ALS service. Envoy opens one stream per
 // worker thread and logger, sends the identifier only in the stream's first
@@ -189,13 +245,9 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 		s.m.streamsActive.Dec()
 	}()
 
-	// Recv runs on its own goroutine so that idle streams and shutdown can
-	// end the handler while it waits; it decodes too, as Recv did, while
-	// the handler converts the previous message. Batches go back through
-	// free once handled, so frames and entries are reused.
 	recv := make(chan received, 1)
 	free := make(chan *wireBatch, 3)
-	go s.receive(stream, recv, free)
+	go s.receive(stream, recv, free, s.rotateAt(time.Now()))
 
 	st := &streamState{keys: map[string][]byte{}}
 	st.id.Principal = verifiedPrincipal(stream.Context())
@@ -205,12 +257,15 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 	for {
 		select {
 		case r := <-recv:
-			if r.err == io.EOF {
+			switch {
+			case r.err == io.EOF:
 				// Envoy never half-closes; other clients (grpc-go's
 				// CloseAndRecv) expect the empty response.
 				return stream.SendMsg(&alsv3.StreamAccessLogsResponse{})
-			}
-			if r.err != nil {
+			case r.err == errRotate:
+				s.m.rotated.Inc()
+				return stream.SendMsg(&alsv3.StreamAccessLogsResponse{})
+			case r.err != nil:
 				return r.err
 			}
 			if err := s.handleTraced(stream.Context(), st, r.batch); err != nil {
@@ -236,9 +291,27 @@ func (s *Server) streamAccessLogs(stream grpc.ServerStream) error {
 	}
 }
 
-// receive reads and decodes the stream's messages into recv until the
-// first error (io.EOF included), reusing the batches that come back on free.
-func (s *Server) receive(stream grpc.ServerStream, recv chan<- received, free <-chan *wireBatch) {
+// rotateAt is when a stream opened at start is to end: MaxStreamAge later,
+// ±10% so that streams opened together (by a fleet restarted together) do
+// not end together; zero for never.
+func (s *Server) rotateAt(start time.Time) time.Time {
+	if s.cfg.MaxStreamAge <= 0 {
+		return time.Time{}
+	}
+	jitter := 0.9 + 0.2*rand.Float64()
+	return start.Add(time.Duration(float64(s.cfg.MaxStreamAge) * jitter))
+}
+
+// receive reads and decodes the messages of stream and hands them to recv,
+// on its own goroutine, so that idle streams and shutdown can end the
+// handler while it waits, and decoding overlaps converting. Batches come
+// back through free once handled, so frames and entries are reused.
+//
+// Past rotateAt (unless zero) it reads no further after handing over a
+// message: the handler then ends the stream, and only what Envoy had sent
+// but alsd not yet read (in flight) is lost. Ending right after a message
+// arrived is when the least is in flight: Envoy has just flushed.
+func (s *Server) receive(stream grpc.ServerStream, recv chan<- received, free <-chan *wireBatch, rotateAt time.Time) {
 	for {
 		var w *wireBatch
 		select {
@@ -263,6 +336,13 @@ func (s *Server) receive(stream grpc.ServerStream, recv chan<- received, free <-
 			return
 		}
 		if err != nil {
+			return
+		}
+		if !rotateAt.IsZero() && time.Now().After(rotateAt) {
+			select {
+			case recv <- received{err: errRotate}:
+			case <-stream.Context().Done():
+			}
 			return
 		}
 	}
@@ -375,10 +455,11 @@ func verifiedPrincipal(ctx context.Context) string {
 
 // Metric names of the server (SPEC §5).
 const (
-	MetricRecords       = "alsd_records_total"
-	MetricStreamsActive = "alsd_streams_active"
-	MetricLimitHits     = "alsd_limit_hits_total"
-	MetricPIIMasked     = "alsd_pii_masked_total"
+	MetricRecords        = "alsd_records_total"
+	MetricStreamsActive  = "alsd_streams_active"
+	MetricLimitHits      = "alsd_limit_hits_total"
+	MetricPIIMasked      = "alsd_pii_masked_total"
+	MetricStreamsRotated = "alsd_streams_rotated_total"
 )
 
 type serverMetrics struct {
@@ -388,6 +469,8 @@ type serverMetrics struct {
 	streamErrors  *prometheus.CounterVec
 	peersRefused  *prometheus.CounterVec
 	piiMasked     [len(pii.Counts{})]prometheus.Counter // by pii.Kind
+	dropped       *prometheus.CounterVec
+	rotated       prometheus.Counter
 }
 
 // numOutcomeLabels counts outcome.Unknown (label "": no classifier ran)
@@ -402,8 +485,10 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 			Name: MetricStreamsActive, Help: "Open ALS streams."}),
 		limitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricLimitHits, Help: "Streams or messages refused by a limit."}, []string{"limit"}),
+		rotated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricStreamsRotated, Help: "ALS streams ended by alsd because they were older than --max-stream-age."}),
 		streamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "alsd_stream_errors_total", Help: "ALS streams ended because of a malformed message, by reason."}, []string{"reason"}),
+			Name: "alsd_stream_errors_total", Help: "ALS streams ended, and OTLP requests refused, because of a malformed message, by reason."}, []string{"reason"}),
 	}
 	for k, kind := range []record.Kind{record.HTTP, record.TCP} {
 		for o := range numOutcomeLabels {
@@ -414,15 +499,17 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		m.limitHits.WithLabelValues(l)
 	}
 	m.streamErrors.WithLabelValues("no_identifier")
+	m.streamErrors.WithLabelValues("otlp_malformed")
 	masked := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricPIIMasked, Help: "Personal data masked in paths and user agents (SPEC §2), by kind."}, []string{"kind"})
 	for k := range m.piiMasked {
 		m.piiMasked[k] = masked.WithLabelValues(pii.Kind(k).String())
 	}
 	if reg != nil {
-		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors, masked)
+		reg.MustRegister(records, m.streamsActive, m.limitHits, m.streamErrors, masked, m.rotated)
 	}
 	m.peersRefused = newPeersRefused(reg)
+	m.dropped = selfmetric.NewRecordsDropped(reg, selfmetric.DroppedOTLPUnreadable)
 	return m
 }
 

@@ -83,7 +83,7 @@ func (w *wireBatch) decode(max int) error {
 }
 
 // field is one field of a message; b is the value of a bytes field, v of
-// a varint field.
+// a varint or fixed64 field.
 type field struct {
 	num protowire.Number
 	typ protowire.Type
@@ -121,6 +121,8 @@ func next(b *[]byte) (field, error) {
 		f.v, n = protowire.ConsumeVarint(buf)
 	case protowire.BytesType:
 		f.b, n = protowire.ConsumeBytes(buf)
+	case protowire.Fixed64Type:
+		f.v, n = protowire.ConsumeFixed64(buf)
 	default:
 		n = protowire.ConsumeFieldValue(num, typ, buf)
 	}
@@ -873,7 +875,13 @@ func (w *wireBatch) own(e *wireEntry) {
 	w.addrBuf = e.downstream.appendTo(w.addrBuf)
 	e.upstreamHost = aliasString(w.addrBuf[:up])
 	e.downstreamRemote = aliasString(w.addrBuf[up:])
+	w.arena = e.entry.own(w.arena)
+}
 
+// own moves every string of e into one new string, so that nothing
+// converted from e aliases the buffers it was decoded from; buf is scratch
+// space, returned for reuse.
+func (e *entry) own(buf []byte) []byte {
 	fields := [...]*string{
 		&e.routeName, &e.upstreamCluster, &e.upstreamHost, &e.downstreamRemote, &e.peerPrincipal,
 		&e.connTermination, &e.upstreamFailure, &e.authority, &e.path, &e.originalPath,
@@ -881,18 +889,18 @@ func (w *wireBatch) own(e *wireEntry) {
 		&e.setCookieHeader, &e.responseCodeDetails, &e.trailerGRPCStatus.v, &e.headGRPCStatus.v,
 	}
 	var ends [len(fields)]int
-	buf := w.arena[:0]
+	buf = buf[:0]
 	for i, p := range fields {
 		buf = append(buf, *p...)
 		ends[i] = len(buf)
 	}
-	w.arena = buf
 	all := string(buf)
 	start := 0
 	for i, p := range fields {
 		*p = all[start:ends[i]]
 		start = ends[i]
 	}
+	return buf
 }
 
 func aliasString(b []byte) string {

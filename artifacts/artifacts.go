@@ -57,6 +57,7 @@ const (
 	testSuffix  = ".test.yml"
 	envoySuffix = ".als.yaml"
 	yamlSuffix  = ".yaml"
+	otelSuffix  = ".otel.yaml"
 	jsonSuffix  = ".json"
 )
 
@@ -218,6 +219,10 @@ func serviceFiles(cat *catalog.Catalog, svc catalog.Service, acfg alerts.Config,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvoyDir+"/"+svc.Name+envoySuffix, err)
 	}
+	otel, err := envoyconfig.OTelFile(svc, ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvoyDir+"/"+svc.Name+otelSuffix, err)
+	}
 	slo, err := openslo.File(cat, svc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", OpenSLODir+"/"+svc.Name+yamlSuffix, err)
@@ -227,6 +232,7 @@ func serviceFiles(cat *catalog.Catalog, svc catalog.Service, acfg alerts.Config,
 		{TestsDir + "/" + svc.Name + testSuffix, tests},
 		{DashboardsDir + "/" + svc.Name + jsonSuffix, dash},
 		{EnvoyDir + "/" + svc.Name + envoySuffix, envoy},
+		{EnvoyDir + "/" + svc.Name + otelSuffix, otel},
 		{OpenSLODir + "/" + svc.Name + yamlSuffix, slo},
 	}, nil
 }
@@ -259,7 +265,7 @@ func generated(rel string) bool {
 	case DashboardsDir:
 		return strings.HasSuffix(name, jsonSuffix)
 	case EnvoyDir:
-		return strings.HasSuffix(name, envoySuffix)
+		return strings.HasSuffix(name, envoySuffix) || strings.HasSuffix(name, otelSuffix)
 	case OpenSLODir:
 		return strings.HasSuffix(name, yamlSuffix)
 	}

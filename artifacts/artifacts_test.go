@@ -96,6 +96,7 @@ func TestLayout(t *testing.T) {
 			"grafana/dashboards/" + svc.Name + ".json",
 			"envoy/" + svc.Name + ".als.yaml",
 			"openslo/" + svc.Name + ".yaml",
+			"envoy/" + svc.Name + ".otel.yaml",
 		} {
 			if !paths[p] {
 				t.Errorf("missing %s", p)

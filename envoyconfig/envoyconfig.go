@@ -2,7 +2,9 @@
 // configuration that streams the service's access logs to alsd over the
 // gRPC Access Log Service: the HTTP or TCP gRPC logger with the headers
 // and trailers alsd's SLI and cookie features read, and the cluster that
-// reaches alsd.
+// reaches alsd. Its alternative sends them as OpenTelemetry logs (SPEC
+// §7): Envoy's OpenTelemetry logger with the meshtel attributes
+// (OTelAttributes, which the Istio and Envoy Gateway configs share).
 //
 // The config is built from go-control-plane's Envoy types and checked with
 // their generated validators, so it is valid Envoy config by construction;
@@ -97,15 +99,7 @@ func (c Config) withDefaults() Config {
 // http_connection_manager).
 func AccessLog(svc catalog.Service, cfg Config) (*accesslogv3.AccessLog, error) {
 	cfg = cfg.withDefaults()
-	common := &grpclogv3.CommonGrpcAccessLogConfig{
-		LogName: cfg.LogName,
-		GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-			EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: cfg.Cluster},
-		}},
-		TransportApiVersion: corev3.ApiVersion_V3,
-		BufferFlushInterval: durationpb.New(cfg.FlushInterval),
-		BufferSizeBytes:     wrapperspb.UInt32(cfg.BufferSizeBytes),
-	}
+	common := commonConfig(cfg)
 	name := HTTPLogger
 	var typed proto.Message = &grpclogv3.HttpGrpcAccessLogConfig{
 		CommonConfig:                    common,
@@ -129,6 +123,20 @@ func AccessLog(svc catalog.Service, cfg Config) (*accesslogv3.AccessLog, error) 
 		return nil, fmt.Errorf("service %q: access log: %w", svc.Name, err)
 	}
 	return al, nil
+}
+
+// commonConfig is what the gRPC loggers share: where to send, the log
+// name, and the raised buffer.
+func commonConfig(cfg Config) *grpclogv3.CommonGrpcAccessLogConfig {
+	return &grpclogv3.CommonGrpcAccessLogConfig{
+		LogName: cfg.LogName,
+		GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+			EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: cfg.Cluster},
+		}},
+		TransportApiVersion: corev3.ApiVersion_V3,
+		BufferFlushInterval: durationpb.New(cfg.FlushInterval),
+		BufferSizeBytes:     wrapperspb.UInt32(cfg.BufferSizeBytes),
+	}
 }
 
 type validator interface{ ValidateAll() error }

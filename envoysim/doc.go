@@ -11,5 +11,12 @@
 // generator (`alsd simulate`) and the demo's traffic; Generator makes its
 // entries one at a time, for benchmarks.
 //
-// It imports nothing of alsd: only the Envoy protos, gRPC and the catalog.
+// Envoy's OpenTelemetry access logger is here too: a Vocabulary renders an
+// entry as the OTLP log record Envoy (or Envoy Gateway, or a collector
+// speaking the semantic conventions, or Istio's text format) would send,
+// the Simulator sends its traffic that way with Protocol OTLP, and
+// ExportFrame sends any request, well-formed or not.
+//
+// It imports nothing of alsd: only the Envoy and OpenTelemetry protos,
+// gRPC and the catalog.
 package envoysim

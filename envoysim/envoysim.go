@@ -52,6 +52,10 @@ type Config struct {
 	Seed uint64
 	// DialOptions replace the default insecure transport (TLS, say).
 	DialOptions []grpc.DialOption
+	// Protocol is how the Envoys log. Default ALS; OTLP sends the same
+	// traffic as OpenTelemetry logs, in Vocabulary (default Meshtel).
+	Protocol   Protocol
+	Vocabulary Vocabulary
 }
 
 // Simulator speaks ALS like a fleet of Envoy sidecars: one gRPC stream per
@@ -174,6 +178,9 @@ func (s *Simulator) Sent() int64 { return s.sent.Load() }
 // Run sends traffic until ctx ends or Total entries are sent. It returns
 // the first stream error other than ctx's end.
 func (s *Simulator) Run(ctx context.Context) (Stats, error) {
+	if s.cfg.Protocol == OTLP {
+		return s.runOTLP(ctx)
+	}
 	conn, err := grpc.NewClient(s.cfg.Target, s.cfg.DialOptions...)
 	if err != nil {
 		return Stats{}, fmt.Errorf("simulator: dial %s: %w", s.cfg.Target, err)
@@ -239,22 +246,23 @@ func (s *Simulator) stream(ctx context.Context, conn *grpc.ClientConn, svc *simS
 			break
 		}
 		now := timestamppb.Now()
-		var err error
+		var send func() error
 		if svc.tcp {
 			entries := make([]*datav3.TCPAccessLogEntry, batch)
 			for i := range entries {
 				entries[i] = tcpPool[(pos+i)%pool]
 				entries[i].CommonProperties.StartTime = now
 			}
-			err = envoy.SendTCP(ctx, entries...)
+			send = func() error { return envoy.SendTCP(ctx, entries...) }
 		} else {
 			entries := make([]*datav3.HTTPAccessLogEntry, batch)
 			for i := range entries {
 				entries[i] = httpPool[(pos+i)%pool]
 				entries[i].CommonProperties.StartTime = now
 			}
-			err = envoy.SendHTTP(ctx, entries...)
+			send = func() error { return envoy.SendHTTP(ctx, entries...) }
 		}
+		err := flush(send)
 		pos += int(batch)
 		if err != nil {
 			s.sent.Add(-batch)
@@ -284,6 +292,16 @@ func (s *Simulator) stream(ctx context.Context, conn *grpc.ClientConn, svc *simS
 		return fmt.Errorf("simulator: close stream: %w", err)
 	}
 	return nil
+}
+
+// flush sends a batch as Envoy flushes it: when alsd had ended the stream
+// with OK (--max-stream-age), on a new one. An error status stops the run.
+func flush(send func() error) error {
+	err := send()
+	if ended := (*StreamEndedError)(nil); errors.As(err, &ended) && ended.Status == nil {
+		err = send()
+	}
+	return err
 }
 
 // take reserves the next batch of entries against Total: BatchSize, fewer

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshtel/meshtel/internal/selfmetric"
 	"github.com/meshtel/meshtel/internal/selftrace"
 	"github.com/meshtel/meshtel/kafkasink/internal/spool"
 	"github.com/meshtel/meshtel/record"
@@ -547,7 +548,7 @@ const (
 	MetricKafkaErrors    = "alsd_kafka_errors_total"
 	MetricSpoolBytes     = "alsd_spool_bytes"
 	MetricSpoolCorrupt   = "alsd_spool_corrupt_total"
-	MetricRecordsDropped = "alsd_records_dropped_total"
+	MetricRecordsDropped = selfmetric.RecordsDropped
 )
 
 func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
@@ -564,12 +565,11 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 			Name: MetricSpoolBytes, Help: "Bytes of undelivered records in the spool."}),
 		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: MetricSpoolCorrupt, Help: "Corrupt or truncated spool segment tails found."}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricRecordsDropped, Help: "Accepted records that could be neither produced nor spooled."}, []string{"reason"}),
+		// The receivers count into it too.
+		dropped: selfmetric.NewRecordsDropped(reg, selfmetric.DroppedSpoolFull),
 	}
-	m.dropped.WithLabelValues("spool_full")
 	if reg != nil {
-		reg.MustRegister(m.produced, m.kafkaErrors, m.spooled, m.replayed, m.spoolBytes, m.spoolCorrupt, m.dropped)
+		reg.MustRegister(m.produced, m.kafkaErrors, m.spooled, m.replayed, m.spoolBytes, m.spoolCorrupt)
 	}
 	return m
 }

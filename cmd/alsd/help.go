@@ -20,13 +20,13 @@ func withHelp(fs *flag.FlagSet, h cmdhelp.Help) {
 var serveHelp = cmdhelp.Help{
 	Usage: "alsd [flags]",
 	Text: `
-alsd receives Envoy access logs over gRPC (the Access Log Service), produces
-one Kafka record per log entry and keeps live SLIs, error budgets, a cookie
-inventory and the dependency edges of the mesh. It serves /metrics, /healthz,
-/readyz, /api/slo, /api/cookies, /api/dependencies and the web UI on
---admin-addr. SIGINT or SIGTERM drains every
-accepted record to Kafka or the spool, then exits 0; bad flags or a bad
-catalog exit 2.
+alsd receives Envoy access logs over gRPC (the Access Log Service, or
+OpenTelemetry logs), produces one Kafka record per log entry and keeps live
+SLIs, error budgets, a cookie inventory and the dependency edges of the mesh.
+It serves /metrics, /healthz, /readyz, /api/slo, /api/cookies,
+/api/dependencies and the web UI on --admin-addr. SIGINT or SIGTERM drains
+every accepted record to Kafka or the spool, then exits 0; bad flags or a
+bad catalog exit 2.
 
 Commands:
   alsd [flags]              run the sink
@@ -99,7 +99,10 @@ simulated Envoys per catalog service, each with --streams ALS streams, send
 batches of realistic HTTP and TCP access-log entries (errors, response flags,
 latencies, cookies) to --target until --total entries or --duration.
 --bad-ratio sets a service's share of failed requests: checkout=1 is a total
-outage of checkout, checkout=0 a spotless checkout.
+outage of checkout, checkout=0 a spotless checkout. With --protocol otlp the
+Envoys send the same traffic as OpenTelemetry logs, with the attributes of
+--vocabulary. A stream alsd ends (--max-stream-age) is reopened, as Envoy
+does.
 It prints to stdout the entries and messages sent and entries per second. With
 --admin it also reads alsd's /metrics before and after
 (alsd_kafka_produced_total, process_cpu_seconds_total), waits up to 30s for

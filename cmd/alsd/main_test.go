@@ -60,6 +60,10 @@ func TestExitCodes(t *testing.T) {
 		{"simulate bad ratio syntax", []string{"simulate", "--bad-ratio", "checkout"}, nil, exitUsage, "SERVICE=RATIO"},
 		{"simulate bad ratio range", []string{"simulate", "--bad-ratio", "frontend=2"}, nil, exitUsage, "outside 0 to 1"},
 		{"simulate bad ratio service", []string{"simulate", "--bad-ratio", "frontend=1,nope=0"}, nil, exitUsage, `no simulated service "nope"`},
+		{"negative stream age", []string{"--max-stream-age", "-1m"}, nil, exitUsage, "--max-stream-age -1m0s: want 0 (never)"},
+		{"bad otlp address", []string{"--otlp-addr", "nowhere:port"}, nil, exitUsage, "--otlp-addr"},
+		{"bad simulate protocol", []string{"simulate", "--protocol", "zipkin"}, nil, exitUsage, `--protocol: protocol "zipkin": want als or otlp`},
+		{"bad vocabulary", []string{"simulate", "--protocol", "otlp", "--vocabulary", "ecs"}, nil, exitUsage, `--vocabulary: vocabulary "ecs"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

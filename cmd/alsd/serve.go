@@ -31,6 +31,7 @@ import (
 // serveConfig is the sink's command line (SPEC §1).
 type serveConfig struct {
 	alsAddr         string
+	otlpAddr        string
 	adminAddr       string
 	brokers         listFlag
 	topic           string
@@ -46,6 +47,7 @@ type serveConfig struct {
 	maxMessageBytes byteSize
 	maxEntries      int
 	idleTimeout     time.Duration
+	maxStreamAge    time.Duration
 	demo            bool
 	demoRate        float64
 	compute         bool
@@ -59,7 +61,8 @@ func serveFlags(out io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs := flag.NewFlagSet("alsd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	withHelp(fs, serveHelp)
-	fs.StringVar(&c.alsAddr, "als-addr", defaultALSAddr, "`host:port` to listen on for Envoy's gRPC Access Log Service")
+	fs.StringVar(&c.alsAddr, "als-addr", defaultALSAddr, "`host:port` to listen on for Envoy's gRPC Access Log Service, and OTLP logs")
+	fs.StringVar(&c.otlpAddr, "otlp-addr", "", "a second `host:port` to listen on, for OTLP logs only (e.g. :4317); empty: none")
 	fs.StringVar(&c.adminAddr, "admin-addr", defaultAdminAddr, "`host:port` of the HTTP admin server: /metrics, /healthz, /readyz, /api/slo, /api/cookies, the web UI")
 	fs.Var(&c.brokers, "kafka-brokers", "Kafka bootstrap brokers `host:port,...`; empty: do not produce (SLIs and cookies are still computed)")
 	fs.StringVar(&c.topic, "kafka-topic", record.DefaultTopic, "Kafka `topic` for records")
@@ -71,10 +74,11 @@ func serveFlags(out io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var(&c.spoolMaxBytes, "spool-max-bytes", "cap of the on-disk spool, a `size` such as 1GiB or 500MB; beyond it records are dropped")
 	fs.BoolVar(&c.keepQuery, "keep-query", false, "keep the query string in path (dropped by default: it carries PII)")
 	fs.BoolVar(&c.keepPII, "keep-pii", false, "keep e-mail addresses, card numbers, JWTs and tokens found in paths and user agents (masked by default)")
-	fs.IntVar(&c.maxStreams, "max-streams", 1024, "concurrent ALS streams, all connections together; more are refused")
-	fs.Var(&c.maxMessageBytes, "max-message-bytes", "largest StreamAccessLogsMessage (a `size`); a larger one ends its stream")
-	fs.IntVar(&c.maxEntries, "max-entries-per-message", 10000, "most log entries in one message; more end the stream")
+	fs.IntVar(&c.maxStreams, "max-streams", 1024, "concurrent ALS streams, all connections together, and apart from them concurrent OTLP Export calls; more are refused")
+	fs.Var(&c.maxMessageBytes, "max-message-bytes", "largest StreamAccessLogsMessage or OTLP request (a `size`); a larger one ends its stream, or is refused")
+	fs.IntVar(&c.maxEntries, "max-entries-per-message", 10000, "most log entries in one message, log records in one OTLP request; more end the stream, or refuse the request")
 	fs.DurationVar(&c.idleTimeout, "stream-idle-timeout", 10*time.Minute, "close streams silent this long")
+	fs.DurationVar(&c.maxStreamAge, "max-stream-age", 15*time.Minute, "end ALS streams this old (±10%) so Envoy reopens them through its load balancer, spreading them over replicas; 0: never")
 	fs.BoolVar(&c.demo, "demo", false, "run with an embedded Kafka broker, the demo catalog and simulated Envoys, printing a live summary")
 	fs.Float64Var(&c.demoRate, "demo-rate", 2000, "entries per second the demo's simulated Envoys send; 0: none (drive the demo with alsd simulate)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -97,6 +101,9 @@ func parseServe(args []string, stdout io.Writer, getenv func(string) string) (*s
 	}
 	if err := cfg.hardening.validate(); err != nil {
 		return nil, 0, usageError{err}
+	}
+	if cfg.maxStreamAge < 0 {
+		return nil, 0, usageError{fmt.Errorf("--max-stream-age %s: want 0 (never) or a positive duration", cfg.maxStreamAge)}
 	}
 	enc, err := record.ParseEncoding(cfg.encoding)
 	if err != nil {
@@ -177,6 +184,7 @@ type pipeline struct {
 	ui        *webui.UI
 	stages    *stages
 	alsLis    net.Listener
+	otlpLis   net.Listener // nil without --otlp-addr
 	admin     *admin
 	tls       *accesslog.TLS           // nil: plaintext
 	tp        *sdktrace.TracerProvider // nil: self-tracing off
@@ -205,6 +213,11 @@ func (p *pipeline) bind(enc record.Encoding, alsAddr string) error {
 	var err error
 	if p.alsLis, err = listen(alsAddr, p.cfg.demo); err != nil {
 		return usageError{fmt.Errorf("--als-addr: %w", err)}
+	}
+	if p.cfg.otlpAddr != "" {
+		if p.otlpLis, err = listen(p.cfg.otlpAddr, false); err != nil {
+			return usageError{fmt.Errorf("--otlp-addr: %w", err)}
+		}
 	}
 	if p.admin, err = newAdmin(p.cfg.adminAddr, p.cfg.demo, p.reg, p.reg, p.ready); err != nil {
 		return err
@@ -263,6 +276,7 @@ func (p *pipeline) buildIngest(enc record.Encoding, brokers []string) error {
 		MaxMessageBytes:      int(cfg.maxMessageBytes),
 		MaxEntriesPerMessage: cfg.maxEntries,
 		StreamIdleTimeout:    cfg.idleTimeout,
+		MaxStreamAge:         cfg.maxStreamAge,
 		Registerer:           p.reg,
 		Logger:               p.log,
 	}
@@ -302,7 +316,7 @@ func (p *pipeline) add(g *oklog.Group) {
 	served := make(chan struct{})
 	g.Add(func() error {
 		defer close(served)
-		if err := p.server.Serve(serverCtx, p.alsLis); err != nil {
+		if err := p.server.Serve(serverCtx, p.alsLis, p.otlpListeners()...); err != nil {
 			return fmt.Errorf("als server: %w", err)
 		}
 		return nil
@@ -353,6 +367,9 @@ func (p *pipeline) close() {
 	if p.alsLis != nil {
 		p.alsLis.Close()
 	}
+	if p.otlpLis != nil {
+		p.otlpLis.Close()
+	}
 	if p.admin != nil {
 		p.admin.lis.Close()
 	}
@@ -361,7 +378,11 @@ func (p *pipeline) close() {
 
 func (p *pipeline) started() {
 	p.warnListener()
-	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", p.admin.URL(),
+	otlp := p.alsLis.Addr().String()
+	if p.otlpLis != nil {
+		otlp += "," + p.otlpLis.Addr().String()
+	}
+	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", p.admin.URL(), "otlp", otlp,
 		"kafka", strings.Join(p.brokers, ","), "topic", p.cfg.topic, "encoding", p.cfg.encoding, "catalog_services", len(p.cat.Services))
 }
 
@@ -379,12 +400,23 @@ func (p *pipeline) ready() (bool, string) {
 	if !p.server.Ready() {
 		return false, "the ALS listener is not serving"
 	}
-	text := "ALS listening on " + p.alsLis.Addr().String() + "\n"
+	text := "ALS and OTLP logs listening on " + p.alsLis.Addr().String() + "\n"
+	if p.otlpLis != nil {
+		text += "OTLP logs listening on " + p.otlpLis.Addr().String() + "\n"
+	}
 	if p.sink == nil {
 		return true, text + "kafka: not configured (--kafka-brokers empty)"
 	}
 	_, status := p.sink.Status()
 	return true, text + status
+}
+
+// otlpListeners is the OTLP-only listener, when --otlp-addr gave one.
+func (p *pipeline) otlpListeners() []net.Listener {
+	if p.otlpLis == nil {
+		return nil
+	}
+	return []net.Listener{p.otlpLis}
 }
 
 // routes adds the sink's API and the web UI to the admin server.

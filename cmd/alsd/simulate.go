@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/kafkasink"
@@ -27,13 +28,15 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs := flag.NewFlagSet("alsd simulate", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	withHelp(fs, simulateHelp)
-	target := fs.String("target", demoALSAddr, "alsd's ALS listener, `host:port`")
+	target := fs.String("target", demoALSAddr, "alsd's ALS listener (it takes OTLP logs too) or its --otlp-addr, `host:port`")
+	protocol := fs.String("protocol", "als", "how the simulated Envoys log: als (gRPC Access Log Service streams) or otlp (OpenTelemetry logs Export calls)")
+	vocabulary := fs.String("vocabulary", "meshtel", "with --protocol otlp, the attributes: meshtel, gateway (Envoy Gateway's), semconv (OpenTelemetry's) or text (a body in Envoy's default format)")
 	admin := fs.String("admin", "", "alsd's admin `URL`, such as "+defaultAdminURL+": measure end-to-end records/s and CPU-seconds per million records")
 	catalogPath := fs.String("catalog", "", "mesh catalog `file` whose services to simulate (default: a small built-in mesh)")
 	sidecars := fs.Int("sidecars", 2, "simulated Envoys per service")
-	streams := fs.Int("streams", 2, "ALS streams (worker threads) per Envoy")
+	streams := fs.Int("streams", 2, "ALS streams, or OTLP loggers (worker threads) per Envoy")
 	rate := fs.Float64("rate", 0, "entries per second in total; 0: as fast as alsd takes them")
-	batch := fs.Int("batch", 100, "entries per message")
+	batch := fs.Int("batch", 100, "entries per message (per Export call with otlp)")
 	total := fs.Int64("total", 0, "stop after this many entries; 0: send for --duration")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send when --total is 0")
 	badRatios := ratioFlag{}
@@ -51,9 +54,17 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			return usageError{fmt.Errorf("--catalog: %w", err)}
 		}
 	}
+	proto, err := envoysim.ParseProtocol(*protocol)
+	if err != nil {
+		return usageError{fmt.Errorf("--protocol: %w", err)}
+	}
+	vocab, err := envoysim.ParseVocabulary(*vocabulary)
+	if err != nil {
+		return usageError{fmt.Errorf("--vocabulary: %w", err)}
+	}
 	sim, err := envoysim.New(envoysim.Config{
 		Target: *target, Catalog: cat, Sidecars: *sidecars, Streams: *streams,
-		Rate: *rate, BatchSize: *batch, Total: *total, BadRatios: badRatios,
+		Rate: *rate, BatchSize: *batch, Total: *total, BadRatios: badRatios, Protocol: proto, Vocabulary: vocab,
 	})
 	if err != nil {
 		return usageError{err}
@@ -80,30 +91,46 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if *admin == "" {
 		return nil
 	}
-	// End to end: wait until alsd has had every sent entry acknowledged by
-	// Kafka (or 30s pass), then divide by the time since the first send.
-	var after alsdCounters
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if after, err = scrape(ctx, *admin); err != nil {
-			return err
-		}
-		if after.produced-before.produced >= float64(stats.Entries) || time.Now().After(deadline) || ctx.Err() != nil {
+	return reportEndToEnd(ctx, stdout, *admin, before, stats.Entries, start)
+}
+
+// reportEndToEnd waits until alsd has had every sent entry acknowledged by
+// Kafka (or 30s pass), then reports records/s since the first send and
+// alsd's CPU per million records.
+func reportEndToEnd(ctx context.Context, stdout io.Writer, admin string, before alsdCounters, sent int64, start time.Time) error {
+	// The streams are closed and every Export answered: what alsd accepted
+	// is final. Wait for it on Kafka.
+	after, err := scrape(ctx, admin)
+	if err != nil {
+		return err
+	}
+	accepted := after.accepted - before.accepted
+	for deadline := time.Now().Add(30 * time.Second); after.produced-before.produced < accepted; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		if after, err = scrape(ctx, admin); err != nil {
+			return err
+		}
 	}
 	elapsed := time.Since(start)
 	produced := after.produced - before.produced
 	cpu := after.cpuSeconds - before.cpuSeconds
 	fmt.Fprintf(stdout, "end to end: %.0f of %d records on Kafka, %.0f records/s; alsd used %.2f CPU-seconds, %.2f per million records\n",
-		produced, stats.Entries, produced/elapsed.Seconds(), cpu, cpu/produced*1e6)
+		produced, sent, produced/elapsed.Seconds(), cpu, cpu/produced*1e6)
+	if rotated := after.rotated - before.rotated; rotated > 0 {
+		lost := float64(sent) - accepted
+		fmt.Fprintf(stdout, "alsd ended %.0f streams (--max-stream-age); %.0f entries sent were not accepted, %.1f per rotation\n",
+			rotated, lost, lost/rotated)
+	}
 	return nil
 }
 
 type alsdCounters struct {
 	produced   float64
 	cpuSeconds float64
+	accepted   float64 // alsd_records_total
+	rotated    float64 // alsd_streams_rotated_total
 }
 
 // scrape reads the two counters the benchmark needs from alsd's /metrics.
@@ -134,6 +161,8 @@ func scrape(ctx context.Context, admin string) (alsdCounters, error) {
 	}
 	c.produced = counterSum(produced)
 	c.cpuSeconds = counterSum(families["process_cpu_seconds_total"])
+	c.accepted = counterSum(families[accesslog.MetricRecords])
+	c.rotated = counterSum(families[accesslog.MetricStreamsRotated])
 	return c, nil
 }
 

@@ -115,7 +115,7 @@ func TestGenerate(t *testing.T) {
 	for _, p := range []string{
 		"prometheus/rules/web.rules.yml", "prometheus/tests/cache.test.yml",
 		"prometheus/rules/meshtel-pipeline.rules.yml", "prometheus/tests/meshtel-pipeline.test.yml",
-		"alertmanager/routes.yml", "grafana/dashboards/web.json", "envoy/cache.als.yaml",
+		"alertmanager/routes.yml", "grafana/dashboards/web.json", "envoy/cache.als.yaml", "envoy/cache.otel.yaml",
 		"istio/extension-providers.yaml", "istio/telemetry.yaml", "kubernetes/prometheusrule.yaml",
 	} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {

@@ -16,11 +16,12 @@ const TracerName = "github.com/meshtel/meshtel/accesslog"
 // Span names and attribute keys of alsd's self-tracing.
 const (
 	SpanBatch   = "als.batch"     // one StreamAccessLogsMessage received
+	SpanExport  = "otlp.export"   // one OTLP logs Export call received
 	SpanProduce = "kafka.produce" // one produce call to Kafka
 
-	AttrRecords  = attribute.Key("alsd.records")  // entries in the batch, messages in the produce
+	AttrRecords  = attribute.Key("alsd.records")  // entries (log records) in the batch, messages in the produce
 	AttrAccepted = attribute.Key("alsd.accepted") // entries accepted from the batch
-	AttrBytes    = attribute.Key("alsd.bytes")    // encoded size: the ALS message; keys and values produced
+	AttrBytes    = attribute.Key("alsd.bytes")    // encoded size: the ALS message or OTLP request; keys and values produced
 	AttrOutcome  = attribute.Key("alsd.outcome")  // "accepted", "acked", or the failure (a gRPC code, "error")
 	AttrPath     = attribute.Key("alsd.path")     // produce: "live" or "replay" (from the spool)
 )
