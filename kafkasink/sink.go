@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/meshtel/meshtel/internal/selftrace"
+	"github.com/meshtel/meshtel/kafkasink/internal/ingestid"
 	"github.com/meshtel/meshtel/kafkasink/internal/spool"
 	"github.com/meshtel/meshtel/record"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,9 @@ type Config struct {
 	// SpoolDir is where undeliverable messages wait. Required: without a
 	// spool the sink could not keep its no-loss promise.
 	SpoolDir string
+	// IdentityDir keeps the ingester id and the reserved sequence numbers
+	// of the meshtel-id header (package ingestid). Default SpoolDir.
+	IdentityDir string
 	// SpoolMaxBytes defaults to 1 GiB; beyond it messages are dropped and
 	// counted with reason "spool_full".
 	SpoolMaxBytes int64
@@ -78,6 +83,7 @@ type Sink struct {
 	log     *slog.Logger
 	w       *kafka.Writer
 	spool   *spool.Spool
+	ids     *ingestid.Allocator
 	m       *sinkMetrics
 	tracer  trace.Tracer
 	queue   chan *sinkBatch
@@ -112,6 +118,9 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Topic == "" {
 		cfg.Topic = record.DefaultTopic
 	}
+	if cfg.IdentityDir == "" {
+		cfg.IdentityDir = cfg.SpoolDir
+	}
 	if cfg.QueueBatches <= 0 {
 		cfg.QueueBatches = 4096
 	}
@@ -144,6 +153,11 @@ func New(cfg Config) (*Sink, error) {
 		queue:  make(chan *sinkBatch, cfg.QueueBatches),
 		tracer: selftrace.Tracer(cfg.TracerProvider),
 	}
+	ids, err := ingestid.Open(ingestid.Config{Dir: cfg.IdentityDir, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink: %w", err)
+	}
+	s.ids = ids
 	sp, err := spool.Open(spool.Config{
 		Dir:       cfg.SpoolDir,
 		MaxBytes:  cfg.SpoolMaxBytes,
@@ -185,12 +199,14 @@ func New(cfg Config) (*Sink, error) {
 }
 
 // Submit hands a batch to the sink. It never blocks on Kafka: when the
-// queue is full or the spool is being replayed, the batch is spooled now.
-// The sink owns msgs afterwards.
+// queue is full or Kafka is failing, the batch is spooled now. Each message
+// gets its record.ID here, in acceptance order; it keeps it through
+// retries, the spool and replays. The sink owns msgs afterwards.
 func (s *Sink) Submit(msgs []record.Message) {
 	if len(msgs) == 0 {
 		return
 	}
+	s.ids.Assign(msgs)
 	b := &sinkBatch{msgs: msgs, accepted: time.Now()}
 	if s.closing.Load() || s.failing.Load() {
 		s.toSpool(b.msgs, spoolClosingOrFailing(s))
@@ -319,12 +335,7 @@ func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 }
 
 func (s *Sink) produce(ctx context.Context, msgs []record.Message) error {
-	kms := make([]kafka.Message, len(msgs))
-	for i := range msgs {
-		m := &msgs[i]
-		kms[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time, Headers: encodingHeaders[m.Encoding]}
-	}
-	err := s.w.WriteMessages(ctx, kms...)
+	err := s.w.WriteMessages(ctx, kafkaMessages(msgs)...)
 	if err == nil {
 		s.m.produced.Add(float64(len(msgs)))
 		s.healthy()
@@ -358,9 +369,37 @@ func (w writeErrors) Error() string {
 
 func (w writeErrors) Unwrap() error { return w.WriteErrors }
 
-var encodingHeaders = map[record.Encoding][]kafka.Header{
-	record.JSON:  {{Key: record.HeaderContentType, Value: []byte(record.JSON.ContentType())}},
-	record.Proto: {{Key: record.HeaderContentType, Value: []byte(record.Proto.ContentType())}},
+var contentTypes = map[record.Encoding][]byte{
+	record.JSON:  []byte(record.JSON.ContentType()),
+	record.Proto: []byte(record.Proto.ContentType()),
+}
+
+// kafkaMessages converts msgs with their headers: content-type, meshtel-id
+// and, but for the first of a key's chain, meshtel-prev. The headers and
+// their values share two allocations per batch.
+func kafkaMessages(msgs []record.Message) []kafka.Message {
+	kms := make([]kafka.Message, len(msgs))
+	hdrs := make([]kafka.Header, 0, 3*len(msgs))
+	// A 16-digit ingester id, a sequence and a link of 8 digits or so each;
+	// longer ones only make append grow it.
+	buf := make([]byte, 0, 36*len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		start := len(hdrs)
+		hdrs = append(hdrs, kafka.Header{Key: record.HeaderContentType, Value: contentTypes[m.Encoding]})
+		if !m.ID.IsZero() {
+			from := len(buf)
+			buf = m.ID.Append(buf)
+			hdrs = append(hdrs, kafka.Header{Key: record.HeaderID, Value: buf[from:len(buf):len(buf)]})
+			if m.Prev != 0 {
+				from = len(buf)
+				buf = strconv.AppendUint(buf, m.Prev, 10)
+				hdrs = append(hdrs, kafka.Header{Key: record.HeaderPrev, Value: buf[from:len(buf):len(buf)]})
+			}
+		}
+		kms[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time, Headers: hdrs[start:len(hdrs):len(hdrs)]}
+	}
+	return kms
 }
 
 // Reasons of alsd_spooled_total: why records went to the spool.
@@ -446,6 +485,8 @@ func (s *Sink) replay(ctx context.Context) {
 				}
 				continue
 			}
+			// Frames spooled before records had ids get theirs now.
+			s.ids.Assign(msgs)
 			pending, next = msgs, n
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -511,6 +552,9 @@ func (s *Sink) Status() (ok bool, text string) {
 // reachable or not, so callers can wait for it instead of polling Status:
 // a cold connection then does not count as a slow broker.
 func (s *Sink) Probed() <-chan struct{} { return s.probed }
+
+// Ingester returns the ingester id of the meshtel-id header.
+func (s *Sink) Ingester() string { return s.ids.Ingester() }
 
 // Spooled returns the undelivered bytes in the spool.
 func (s *Sink) Spooled() int64 { return s.spool.Bytes() }

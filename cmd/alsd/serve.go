@@ -257,6 +257,7 @@ func (p *pipeline) buildIngest(enc record.Encoding, brokers []string) error {
 			Brokers:         brokers,
 			Topic:           cfg.topic,
 			SpoolDir:        filepath.Join(cfg.stateDir, "spool"),
+			IdentityDir:     cfg.stateDir,
 			SpoolMaxBytes:   int64(cfg.spoolMaxBytes),
 			DeliveryTimeout: cfg.deliveryTimeout,
 			Registerer:      p.reg,
@@ -345,8 +346,12 @@ func (p *pipeline) close() {
 
 func (p *pipeline) started() {
 	p.warnListener()
-	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", p.admin.URL(),
-		"kafka", strings.Join(p.brokers, ","), "topic", p.cfg.topic, "encoding", p.cfg.encoding, "catalog_services", len(p.cat.Services))
+	attrs := []any{"als", p.alsLis.Addr().String(), "admin", p.admin.URL(),
+		"kafka", strings.Join(p.brokers, ","), "topic", p.cfg.topic, "encoding", p.cfg.encoding, "catalog_services", len(p.cat.Services)}
+	if p.sink != nil {
+		attrs = append(attrs, "ingester", p.sink.Ingester())
+	}
+	p.log.Info("alsd started", attrs...)
 }
 
 func (p *pipeline) stopped() {
