@@ -117,6 +117,7 @@ type partition struct {
 	cat       *catalog.Catalog // the tracker's: partitionCatalog or Config.Catalog
 	foreign   map[string]bool  // service → a catalog service the tracker's catalog lacks
 	inventory *cookies.Inventory
+	seen      *seen        // record ids counted; only the partition's goroutine uses it
 	next      atomic.Int64 // offset of the first record not in the state
 	saved     int64        // next as of the last checkpoint
 	lag       prometheus.Gauge
@@ -352,7 +353,17 @@ func (a *Aggregator) consume(ctx context.Context, gen *kafka.Generation, p int) 
 func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 	pt.lag.Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 	defer pt.next.Store(m.Offset + 1)
-	if isProto(m.Headers) {
+	h := readHeaders(m.Headers)
+	if h.ingester != nil {
+		closed := pt.seen.closed
+		dup := pt.seen.add(h.ingester, m.Key, h.seq, h.prev, m.Time.UnixMilli())
+		a.metrics.holesClosed.Add(float64(pt.seen.closed - closed))
+		if dup {
+			a.metrics.skipped.WithLabelValues(reasonDuplicate).Inc()
+			return
+		}
+	}
+	if h.proto {
 		a.metrics.skipped.WithLabelValues(reasonProto).Inc()
 		return
 	}
@@ -374,14 +385,28 @@ func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 	}
 }
 
-// isProto reports whether a record was produced with --kafka-encoding=proto.
-func isProto(headers []kafka.Header) bool {
-	for _, h := range headers {
-		if strings.EqualFold(h.Key, "content-type") {
-			return strings.HasPrefix(string(h.Value), "application/x-protobuf")
+// headers are what apply needs of a record's Kafka headers.
+type headers struct {
+	proto    bool   // produced with --kafka-encoding=proto
+	ingester []byte // of meshtel-id; nil without a valid one
+	seq      uint64
+	prev     uint64 // meshtel-prev; 0 without one
+}
+
+func readHeaders(hs []kafka.Header) headers {
+	var h headers
+	for _, kh := range hs {
+		switch {
+		case strings.EqualFold(kh.Key, record.HeaderContentType):
+			h.proto = strings.HasPrefix(string(kh.Value), "application/x-protobuf")
+		case kh.Key == record.HeaderID:
+			// A malformed id counts the record as one without an id.
+			h.ingester, h.seq, _ = record.ParseID(kh.Value)
+		case kh.Key == record.HeaderPrev:
+			h.prev, _ = record.ParseSeq(kh.Value)
 		}
 	}
-	return false
+	return h
 }
 
 // restore builds partition p's state from its newest checkpoint. It retries
@@ -431,6 +456,11 @@ func (a *Aggregator) load(pt *partition, c *checkpoint) error {
 	if err := st.UnmarshalBinary(c.SLI); err != nil {
 		return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
 	}
+	if len(c.Seen) > 0 {
+		if err := pt.seen.UnmarshalBinary(c.Seen); err != nil {
+			return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+		}
+	}
 	// MergeState takes nothing from a bad state, and pt is dropped then.
 	if err := pt.inventory.MergeState(c.Cookies); err != nil {
 		return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
@@ -457,7 +487,7 @@ func (a *Aggregator) newPartition(p int) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := &partition{id: p, cat: cat, foreign: map[string]bool{}, inventory: inv, lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}
+	pt := &partition{id: p, cat: cat, foreign: map[string]bool{}, inventory: inv, seen: newSeen(), lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}
 	pt.tracker.Store(t)
 	return pt, nil
 }
@@ -524,15 +554,18 @@ func (a *Aggregator) checkpoint(ctx context.Context, gen *kafka.Generation, pt *
 	}
 	st, err := pt.tracker.Load().State().MarshalBinary()
 	if err == nil {
-		var ck []byte
+		var ck, sn []byte
+		pt.seen.expire()
 		if ck, err = pt.inventory.MarshalBinary(); err == nil {
-			a.mu.Lock()
-			member := a.member
-			a.mu.Unlock()
+			sn, err = pt.seen.MarshalBinary()
+		}
+		if err == nil {
 			c := &checkpoint{
-				checkpointHeader: checkpointHeader{Topic: a.cfg.Topic, Partition: pt.id, NextOffset: next, SavedAt: a.cfg.Now().UTC(), Member: member},
-				SLI:              st,
-				Cookies:          ck,
+				checkpointHeader: checkpointHeader{Topic: a.cfg.Topic, Partition: pt.id, NextOffset: next,
+					SavedAt: a.cfg.Now().UTC(), Member: gen.MemberID, Generation: int(gen.ID)},
+				SLI:     st,
+				Cookies: ck,
+				Seen:    sn,
 			}
 			err = a.writeCheckpoint(ctx, c)
 		}

@@ -15,18 +15,23 @@ import (
 )
 
 // A checkpoint is one message of the state topic: the SLI and cookie state
-// of one record partition and the offset of the first record it does not
-// include. Its framing:
+// of one record partition, the record ids it counted, and the offset of
+// the first record it does not include. Its framing:
 //
-//	"MTAGG1\n"
+//	"MTAGG2\n"
 //	uvarint length, header (JSON of checkpointHeader)
 //	uvarint length, sli.State in its binary form
 //	uvarint length, the cookie inventory's binary form
+//	uvarint length, the seen-id set's binary form
 //	CRC-32C (Castagnoli) of everything before it, big endian
 //
 // The state and the offset travel in one message, so a reader sees both
-// or neither: that is what makes resuming exact.
-const checkpointMagic = "MTAGG1\n"
+// or neither: that is what makes resuming exact. "MTAGG1\n" checkpoints,
+// written before records had ids, lack the seen-id set and still load.
+const (
+	checkpointMagic   = "MTAGG2\n"
+	checkpointMagicV1 = "MTAGG1\n"
+)
 
 // maxCheckpointPart bounds each length field, so a damaged length cannot
 // make the decoder allocate without limit.
@@ -45,6 +50,9 @@ type checkpointHeader struct {
 	NextOffset int64     `json:"next_offset"` // first record the state does not include
 	SavedAt    time.Time `json:"saved_at"`
 	Member     string    `json:"member,omitempty"` // consumer group member that wrote it, for operators
+	// Generation is the consumer group generation the writer owned the
+	// partition in: the epoch that orders checkpoints of one offset.
+	Generation int `json:"generation,omitempty"`
 }
 
 // checkpoint is a decoded state-topic message.
@@ -52,6 +60,7 @@ type checkpoint struct {
 	checkpointHeader
 	SLI     []byte // sli.State.MarshalBinary
 	Cookies []byte // cookies.Inventory.MarshalBinary
+	Seen    []byte // seen.MarshalBinary; empty in version 1
 }
 
 func (c *checkpoint) marshal() ([]byte, error) {
@@ -59,9 +68,9 @@ func (c *checkpoint) marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode checkpoint header: %w", err)
 	}
-	b := make([]byte, 0, len(checkpointMagic)+len(hdr)+len(c.SLI)+len(c.Cookies)+3*binary.MaxVarintLen64+4)
+	b := make([]byte, 0, len(checkpointMagic)+len(hdr)+len(c.SLI)+len(c.Cookies)+len(c.Seen)+4*binary.MaxVarintLen64+4)
 	b = append(b, checkpointMagic...)
-	for _, part := range [][]byte{hdr, c.SLI, c.Cookies} {
+	for _, part := range [][]byte{hdr, c.SLI, c.Cookies, c.Seen} {
 		if len(part) > maxCheckpointPart {
 			return nil, fmt.Errorf("checkpoint part of %d bytes exceeds %d", len(part), maxCheckpointPart)
 		}
@@ -74,7 +83,13 @@ func (c *checkpoint) marshal() ([]byte, error) {
 // unmarshalCheckpoint decodes a state-topic message value. Any damage is
 // an error wrapping ErrCorruptCheckpoint.
 func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
-	if len(data) < len(checkpointMagic)+4 || !bytes.HasPrefix(data, []byte(checkpointMagic)) {
+	nparts := 4
+	switch {
+	case len(data) < len(checkpointMagic)+4:
+		return nil, fmt.Errorf("%w: bad magic", ErrCorruptCheckpoint)
+	case bytes.HasPrefix(data, []byte(checkpointMagicV1)):
+		nparts = 3
+	case !bytes.HasPrefix(data, []byte(checkpointMagic)):
 		return nil, fmt.Errorf("%w: bad magic", ErrCorruptCheckpoint)
 	}
 	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
@@ -82,8 +97,8 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorruptCheckpoint)
 	}
 	rest := body[len(checkpointMagic):]
-	var parts [3][]byte
-	for i := range parts {
+	parts := make([][]byte, 4)
+	for i := range nparts {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n > maxCheckpointPart || n > uint64(len(rest)-k) {
 			return nil, fmt.Errorf("%w: bad length of part %d", ErrCorruptCheckpoint, i)
@@ -93,7 +108,7 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the last part", ErrCorruptCheckpoint, len(rest))
 	}
-	c := &checkpoint{SLI: parts[1], Cookies: parts[2]}
+	c := &checkpoint{SLI: parts[1], Cookies: parts[2], Seen: parts[3]}
 	if err := json.Unmarshal(parts[0], &c.checkpointHeader); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrCorruptCheckpoint, err)
 	}

@@ -15,9 +15,10 @@ import (
 func sampleCheckpoint() *checkpoint {
 	return &checkpoint{
 		checkpointHeader: checkpointHeader{Topic: "mesh.accesslog.v1", Partition: 7, NextOffset: 123456,
-			SavedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Member: "m-1"},
+			SavedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Member: "m-1", Generation: 4},
 		SLI:     []byte("meshtel-sli-state v1\n..."),
 		Cookies: []byte("MTCOOKIE\x00\x01..."),
+		Seen:    []byte{1, 2, 'a', 'a', 0},
 	}
 }
 
@@ -33,7 +34,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		}
 		// Empty parts decode as empty, not nil.
 		if len(c.SLI) == 0 {
-			c.SLI, c.Cookies = got.SLI, got.Cookies
+			c.SLI, c.Cookies, c.Seen = got.SLI, got.Cookies, got.Seen
 		}
 		if !reflect.DeepEqual(got, c) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
@@ -59,7 +60,7 @@ func TestCheckpointCorrupt(t *testing.T) {
 	neg, _ := negative.marshal()
 	for name, b := range map[string][]byte{
 		"empty":          nil,
-		"other magic":    append([]byte("MTAGG2\n"), good[7:]...),
+		"other magic":    append([]byte("MTAGG9\n"), good[7:]...),
 		"truncated":      good[:len(good)-1],
 		"flipped body":   flip(20),
 		"flipped crc":    flip(len(good) - 1),
