@@ -227,11 +227,18 @@ func (a *Aggregator) waitPartitions(ctx context.Context, topic string, n int) (i
 	}
 }
 
-// latestCheckpoint returns the newest valid checkpoint of partition p, or
-// nil when there is none. The state partition's last message is normally
-// it; when that one is damaged, older ones are read and the newest valid
-// one wins: any intact checkpoint is consistent with its own offset, so
-// resuming from it stays exact.
+// restoreTail is how many of a state partition's last messages a restore
+// weighs against each other.
+const restoreTail = 8
+
+// latestCheckpoint returns the most advanced valid checkpoint of partition
+// p, or nil when there is none: of the last restoreTail messages, the one
+// with the highest next offset (then generation, then the later written).
+// Normally that is the last message; it is not when a member that lost the
+// partition wrote after its new owner (the offset-commit fence makes that
+// rare, not impossible), and then the restore does not go back in time.
+// When none of them is intact, older ones are read: any intact checkpoint
+// is consistent with its own offset, so resuming from it stays exact.
 func (a *Aggregator) latestCheckpoint(ctx context.Context, p int) (*checkpoint, error) {
 	resp, err := a.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
 		a.cfg.StateTopic: {kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p)},
@@ -255,17 +262,19 @@ func (a *Aggregator) latestCheckpoint(ctx context.Context, p int) (*checkpoint, 
 	if end <= first {
 		return nil, nil
 	}
-	if c, err := a.readCheckpoints(ctx, p, end-1, end); err != nil || c != nil {
+	from := max(first, end-restoreTail)
+	if c, err := a.readCheckpoints(ctx, p, from, end); err != nil || c != nil {
 		return c, err
 	}
-	if end-1 <= first {
+	if from <= first {
 		return nil, nil
 	}
-	return a.readCheckpoints(ctx, p, first, end-1)
+	return a.readCheckpoints(ctx, p, first, from)
 }
 
 // readCheckpoints reads state partition p from offset from up to end
-// (exclusive) and returns the last valid checkpoint of record partition p.
+// (exclusive) and returns the most advanced valid checkpoint of record
+// partition p among them.
 func (a *Aggregator) readCheckpoints(ctx context.Context, p int, from, end int64) (*checkpoint, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     a.cfg.Brokers,
@@ -298,6 +307,13 @@ func (a *Aggregator) readCheckpoints(ctx context.Context, p int, from, end int64
 		if err != nil {
 			a.metrics.checkpointCorrupt.Inc()
 			a.log.Error("corrupt checkpoint skipped", "state_topic", a.cfg.StateTopic, "partition", p, "offset", m.Offset, "err", err)
+			continue
+		}
+		if last != nil && (c.NextOffset < last.NextOffset || c.NextOffset == last.NextOffset && c.Generation < last.Generation) {
+			a.metrics.checkpointStale.Inc()
+			a.log.Warn("stale checkpoint skipped: a newer state was written before it (by a member that had lost the partition)",
+				"state_topic", a.cfg.StateTopic, "partition", p, "offset", m.Offset, "next_offset", c.NextOffset,
+				"generation", c.Generation, "member", c.Member, "newer_next_offset", last.NextOffset)
 			continue
 		}
 		last = c
