@@ -128,7 +128,7 @@ type partition struct {
 	lease  atomic.Int64
 	fenced bool // the last renewal failed; only the partition's goroutine uses it
 	lag    prometheus.Gauge
-	rec   record.Record
+	rec    record.Record
 }
 
 // New checks cfg and returns an Aggregator. It does not connect: Run does.
