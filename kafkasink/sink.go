@@ -106,15 +106,8 @@ type sinkBatch struct {
 	accepted time.Time
 }
 
-// New opens the spool and prepares the Kafka writer. It does not
-// connect: Kafka may be down at start, records then spool.
-func New(cfg Config) (*Sink, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("kafka sink: no brokers")
-	}
-	if cfg.SpoolDir == "" {
-		return nil, errors.New("kafka sink: no spool directory")
-	}
+// setDefaults fills in the defaults the fields' comments name.
+func (cfg *Config) setDefaults() {
 	if cfg.Topic == "" {
 		cfg.Topic = record.DefaultTopic
 	}
@@ -145,6 +138,18 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+}
+
+// New opens the spool and prepares the Kafka writer. It does not
+// connect: Kafka may be down at start, records then spool.
+func New(cfg Config) (*Sink, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafka sink: no brokers")
+	}
+	if cfg.SpoolDir == "" {
+		return nil, errors.New("kafka sink: no spool directory")
+	}
+	cfg.setDefaults()
 	s := &Sink{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -576,6 +581,7 @@ const (
 	MetricSpoolBytes     = "alsd_spool_bytes"
 	MetricSpoolCorrupt   = "alsd_spool_corrupt_total"
 	MetricRecordsDropped = "alsd_records_dropped_total"
+	MetricSpooled        = "alsd_spooled_total"
 )
 
 func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
@@ -585,7 +591,7 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 		kafkaErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: MetricKafkaErrors, Help: "Failed produce requests."}),
 		spooled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "alsd_spooled_total", Help: "Records written to the spool instead of straight to Kafka, by reason."}, []string{"reason"}),
+			Name: MetricSpooled, Help: "Records written to the spool instead of straight to Kafka, by reason."}, []string{"reason"}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alsd_spool_replayed_total", Help: "Records replayed from the spool to Kafka."}),
 		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshtel/meshtel/accesslog"
 	"github.com/meshtel/meshtel/catalog"
 	"github.com/meshtel/meshtel/envoysim"
 	"github.com/meshtel/meshtel/kafkasink"
@@ -88,12 +89,17 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	cpu := after.cpuSeconds - before.cpuSeconds
 	fmt.Fprintf(stdout, "end to end: %.0f of %d records on Kafka, %.0f records/s; alsd used %.2f CPU-seconds, %.2f per million records\n",
 		produced, stats.Entries, produced/elapsed.Seconds(), cpu, cpu/produced*1e6)
+	accepted, spooled := after.accepted-before.accepted, after.spooled-before.spooled
+	fmt.Fprintf(stdout, "spooled: %.0f of %.0f accepted records (%.2f%%) took the spool instead of going straight to Kafka\n",
+		spooled, accepted, 100*spooled/max(accepted, 1))
 	return nil
 }
 
 type alsdCounters struct {
 	produced   float64
 	cpuSeconds float64
+	accepted   float64 // alsd_records_total, all labels
+	spooled    float64 // alsd_spooled_total, all reasons
 }
 
 // scrape reads the two counters the benchmark needs from alsd's /metrics.
@@ -110,15 +116,21 @@ func scrape(ctx context.Context, admin string) (alsdCounters, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
+		series, value, ok := strings.Cut(sc.Text(), " ")
 		if !ok {
 			continue
 		}
+		v, _ := strconv.ParseFloat(value, 64)
+		name, _, _ := strings.Cut(series, "{")
 		switch name {
 		case kafkasink.MetricKafkaProduced:
-			c.produced, _ = strconv.ParseFloat(value, 64)
+			c.produced = v
 		case "process_cpu_seconds_total":
-			c.cpuSeconds, _ = strconv.ParseFloat(value, 64)
+			c.cpuSeconds = v
+		case accesslog.MetricRecords:
+			c.accepted += v
+		case kafkasink.MetricSpooled:
+			c.spooled += v
 		}
 	}
 	return c, sc.Err()
