@@ -75,24 +75,33 @@ type Config struct {
 // the queue, and whatever arrives while Kafka is failing is appended to the
 // spool, which a replayer delivers in order, alongside new records once
 // Kafka takes records again (so during recovery a service's records can
-// reach Kafka out of order; their time field orders them). Delivery is
+// reach Kafka out of order; their time field orders them). The replayer has
+// a writer and connections of its own and yields to live records (see
+// pacer), so live batches never wait behind replayed ones. Delivery is
 // at-least-once: a produce that times out may still land, and is then
-// replayed too.
+// replayed too, with the same meshtel-id. Kafka counts as failing (new
+// records spooled at once) on errors, and on timeouts only while no produce
+// call succeeds: a broker that is merely slow keeps taking live records.
 type Sink struct {
-	cfg     Config
-	log     *slog.Logger
-	w       *kafka.Writer
-	spool   *spool.Spool
-	ids     *ingestid.Allocator
-	m       *sinkMetrics
-	tracer  trace.Tracer
-	queue   chan *sinkBatch
-	closing atomic.Bool
+	cfg   Config
+	log   *slog.Logger
+	w     *kafka.Writer // live records
+	rw    *kafka.Writer // replayed records: batches and connections apart from live ones
+	spool *spool.Spool
+	ids   *ingestid.Allocator
+	// inflight holds the records of live produce calls that outlived
+	// their delivery timeout (spooled, maybe landed).
+	inflight *inflight
+	m        *sinkMetrics
+	tracer   trace.Tracer
+	queue    chan *sinkBatch
+	closing  atomic.Bool
 	// failing is set when a produce fails and cleared by the next one that
 	// succeeds: meanwhile new messages go straight to the spool rather than
 	// each waiting out a delivery timeout.
 	failing atomic.Bool
 
+	pace      pacer
 	probed    chan struct{} // closed once the start-up probe has an answer
 	healthMu  sync.Mutex
 	lastErr   error
@@ -151,12 +160,13 @@ func New(cfg Config) (*Sink, error) {
 	}
 	cfg.setDefaults()
 	s := &Sink{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		probed: make(chan struct{}),
-		m:      newSinkMetrics(cfg.Registerer),
-		queue:  make(chan *sinkBatch, cfg.QueueBatches),
-		tracer: selftrace.Tracer(cfg.TracerProvider),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		probed:   make(chan struct{}),
+		m:        newSinkMetrics(cfg.Registerer),
+		queue:    make(chan *sinkBatch, cfg.QueueBatches),
+		tracer:   selftrace.Tracer(cfg.TracerProvider),
+		inflight: newInflight(),
 	}
 	ids, err := ingestid.Open(ingestid.Config{Dir: cfg.IdentityDir, Logger: cfg.Logger})
 	if err != nil {
@@ -177,13 +187,25 @@ func New(cfg Config) (*Sink, error) {
 		s.log.Info("spool holds undelivered records from an earlier run; replaying them alongside new ones", "bytes", b)
 	}
 	s.m.spoolBytes.Set(float64(sp.Bytes()))
+	live, replay := cfg.Transport, cfg.Transport
 	if cfg.Transport == nil {
-		// kafka-go caches metadata for 6s by default; a broker shutting
-		// down reports its partitions leaderless, and a stale cache would
-		// fail writes for that long after it is back.
-		cfg.Transport = &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
+		// Connections of their own for the replay, so that a large replay
+		// request never holds up a live one behind it.
+		live, replay = defaultTransport(), defaultTransport()
 	}
-	s.w = &kafka.Writer{
+	s.w, s.rw = cfg.writer(live), cfg.writer(replay)
+	return s, nil
+}
+
+// defaultTransport is kafka-go's transport but for its metadata cache:
+// 6s by default; a broker shutting down reports its partitions leaderless,
+// and a stale cache would fail writes for that long after it is back.
+func defaultTransport() *kafka.Transport {
+	return &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
+}
+
+func (cfg *Config) writer(t kafka.RoundTripper) *kafka.Writer {
+	return &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.Topic,
 		Balancer:               &kafka.Murmur2Balancer{}, // same partition for a key as the Java client
@@ -198,9 +220,8 @@ func New(cfg Config) (*Sink, error) {
 		WriteTimeout:           10 * time.Second,
 		ReadTimeout:            10 * time.Second,
 		AllowAutoTopicCreation: false,
-		Transport:              cfg.Transport,
+		Transport:              t,
 	}
-	return s, nil
 }
 
 // Submit hands a batch to the sink. It never blocks on Kafka: when the
@@ -295,7 +316,7 @@ func (s *Sink) close() error {
 			}
 			break
 		}
-		if werr := s.w.Close(); werr != nil {
+		if werr := errors.Join(s.w.Close(), s.rw.Close()); werr != nil {
 			s.log.Warn("closing kafka writer", "err", werr)
 		}
 		err = s.spool.Close()
@@ -305,42 +326,60 @@ func (s *Sink) close() error {
 }
 
 // deliver produces b, spooling what Kafka has not acknowledged by deadline.
+// A call still running then is not abandoned (see straggle).
 func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 	if s.failing.Load() {
 		s.toSpool(b.msgs, spoolKafkaFailing)
 		return
 	}
-	if time.Until(deadline) < 10*time.Millisecond {
+	wait := time.Until(deadline)
+	if wait < 10*time.Millisecond {
 		s.toSpool(b.msgs, spoolTimeout)
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	err := s.traceProduce(ctx, b.msgs, "live")
+	c := s.startProduce(b.msgs)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		s.spoolFailed(b.msgs, c.err)
+	case <-t.C:
+		s.straggle(b.msgs, c)
+	}
+}
+
+// spoolFailed spools the msgs a finished produce call did not deliver.
+func (s *Sink) spoolFailed(msgs []record.Message, err error) {
 	if err == nil {
 		return
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		s.toSpool(b.msgs, spoolTimeout)
-		return
-	}
 	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) && len(werrs) == len(b.msgs) {
-		failed := b.msgs[:0:0]
+	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+		failed := msgs[:0:0]
 		for i, e := range werrs {
 			if e != nil {
-				failed = append(failed, b.msgs[i])
+				failed = append(failed, msgs[i])
 			}
 		}
-		s.m.produced.Add(float64(len(b.msgs) - len(failed)))
+		s.m.produced.Add(float64(len(msgs) - len(failed)))
 		s.toSpool(failed, spoolKafkaError)
 		return
 	}
-	s.toSpool(b.msgs, spoolKafkaError)
+	s.toSpool(msgs, spoolKafkaError)
 }
 
-func (s *Sink) produce(ctx context.Context, msgs []record.Message) error {
-	err := s.w.WriteMessages(ctx, kafkaMessages(msgs)...)
+// Paths of a produce call: its span's attribute, and which writer.
+const (
+	pathLive   = "live"
+	pathReplay = "replay"
+)
+
+func (s *Sink) produce(ctx context.Context, path string, msgs []record.Message) error {
+	w := s.w
+	if path == pathReplay {
+		w = s.rw
+	}
+	err := w.WriteMessages(ctx, kafkaMessages(msgs)...)
 	if err == nil {
 		s.m.produced.Add(float64(len(msgs)))
 		s.healthy()
@@ -352,11 +391,22 @@ func (s *Sink) produce(ctx context.Context, msgs []record.Message) error {
 		err = writeErrors{werrs}
 	}
 	err = fmt.Errorf("produce to %q: %w", s.cfg.Topic, err)
-	// A timeout counts as failing too: when Kafka is slower than the
-	// delivery timeout, new records go to the spool at once instead of each
-	// waiting it out, and the replayer's large batches catch up.
+	if errors.Is(err, context.DeadlineExceeded) && s.okWithin(2*s.cfg.DeliveryTimeout) {
+		// Slow, not down: other produce calls succeed. Spooling every new
+		// record would only add replay load to a broker at its limit.
+		return err
+	}
+	// Down, or slower than the delivery timeout throughout: new records
+	// go to the spool at once instead of each waiting it out.
 	s.unhealthy(err)
 	return err
+}
+
+// okWithin reports whether a produce call succeeded within d.
+func (s *Sink) okWithin(d time.Duration) bool {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	return time.Since(s.lastOKAt) < d
 }
 
 // writeErrors names kafka-go's per-message errors once: it repeats the
@@ -423,10 +473,11 @@ func spoolClosingOrFailing(s *Sink) string {
 	return spoolKafkaFailing
 }
 
-// toSpool appends msgs to the spool for the replayer.
-func (s *Sink) toSpool(msgs []record.Message, reason string) {
+// toSpool appends msgs to the spool for the replayer, and reports whether
+// they are there (else they were dropped, and counted).
+func (s *Sink) toSpool(msgs []record.Message, reason string) bool {
 	if len(msgs) == 0 {
-		return
+		return true
 	}
 	if err := s.spool.Append(msgs); err != nil {
 		reason := "spool_error"
@@ -435,10 +486,11 @@ func (s *Sink) toSpool(msgs []record.Message, reason string) {
 		}
 		s.m.dropped.WithLabelValues(reason).Add(float64(len(msgs)))
 		s.log.Error("dropping records", "records", len(msgs), "reason", reason, "err", err)
-		return
+		return false
 	}
 	s.m.spooled.WithLabelValues(reason).Add(float64(len(msgs)))
 	s.m.spoolBytes.Set(float64(s.spool.Bytes()))
+	return true
 }
 
 // probe asks the brokers for the topic's metadata once at start: it names
@@ -459,60 +511,6 @@ func (s *Sink) probe(ctx context.Context) {
 	}
 	s.healthy()
 	s.log.Info("kafka reachable", "topic", s.cfg.Topic, "partitions", len(md.Topics[0].Partitions))
-}
-
-// replay delivers the spool in order, retrying with backoff while Kafka is
-// unavailable.
-func (s *Sink) replay(ctx context.Context) {
-	const maxBackoff = 5 * time.Second
-	backoff := 100 * time.Millisecond
-	cur := s.spool.Cursor()
-	var pending []record.Message
-	var next spool.Cursor
-	for ctx.Err() == nil {
-		if pending == nil {
-			msgs, n, err := s.spool.Read(cur, 5000, 4<<20)
-			if err != nil {
-				s.log.Error("reading spool", "err", err)
-			}
-			if len(msgs) == 0 {
-				select {
-				case <-s.spool.Appended():
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-				}
-				if n != cur {
-					// Read skipped a corrupt tail: persist that.
-					if err := s.spool.Commit(n); err != nil {
-						s.log.Error("committing spool cursor", "err", err)
-					}
-					cur = n
-				}
-				continue
-			}
-			// Frames spooled before records had ids get theirs now.
-			s.ids.Assign(msgs)
-			pending, next = msgs, n
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.traceProduce(pctx, pending, "replay")
-		cancel()
-		if err != nil {
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		s.m.replayed.Add(float64(len(pending)))
-		if err := s.spool.Commit(next); err != nil {
-			s.log.Error("committing spool cursor", "err", err)
-		}
-		s.m.spoolBytes.Set(float64(s.spool.Bytes()))
-		cur, pending = next, nil
-	}
 }
 
 func (s *Sink) healthy() {
@@ -569,6 +567,8 @@ type sinkMetrics struct {
 	kafkaErrors  prometheus.Counter
 	spooled      *prometheus.CounterVec
 	replayed     prometheus.Counter
+	replayYields prometheus.Counter
+	landed       prometheus.Counter
 	spoolBytes   prometheus.Gauge
 	spoolCorrupt prometheus.Counter
 	dropped      *prometheus.CounterVec
@@ -594,6 +594,10 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 			Name: MetricSpooled, Help: "Records written to the spool instead of straight to Kafka, by reason."}, []string{"reason"}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alsd_spool_replayed_total", Help: "Records replayed from the spool to Kafka."}),
+		replayYields: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alsd_spool_replay_yields_total", Help: "Times the replay waited 50ms for live records, which have the broker first."}),
+		landed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alsd_spool_landed_total", Help: "Spooled records whose live produce call, past its delivery timeout, delivered them after all: not replayed."}),
 		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: MetricSpoolBytes, Help: "Bytes of undelivered records in the spool."}),
 		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
@@ -603,7 +607,7 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 	}
 	m.dropped.WithLabelValues("spool_full")
 	if reg != nil {
-		reg.MustRegister(m.produced, m.kafkaErrors, m.spooled, m.replayed, m.spoolBytes, m.spoolCorrupt, m.dropped)
+		reg.MustRegister(m.produced, m.kafkaErrors, m.spooled, m.replayed, m.replayYields, m.landed, m.spoolBytes, m.spoolCorrupt, m.dropped)
 	}
 	return m
 }
