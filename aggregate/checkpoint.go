@@ -335,3 +335,26 @@ func (a *Aggregator) writeCheckpoint(ctx context.Context, c *checkpoint) error {
 	a.metrics.checkpointBytes.Observe(float64(len(value)))
 	return nil
 }
+
+// CheckpointInfo says what one state-topic message is a checkpoint of,
+// for operators' tools and tests that watch the state topic.
+type CheckpointInfo struct {
+	Topic      string    // the record topic
+	Partition  int       // its partition
+	NextOffset int64     // the first record the state does not include
+	SavedAt    time.Time // the writer's clock
+	Member     string    // the consumer group member that wrote it
+	Generation int       // the group generation it wrote it in
+}
+
+// DecodeCheckpointInfo decodes what a state-topic message value is a
+// checkpoint of; damage is an error wrapping ErrCorruptCheckpoint.
+func DecodeCheckpointInfo(value []byte) (CheckpointInfo, error) {
+	c, err := unmarshalCheckpoint(value)
+	if err != nil {
+		return CheckpointInfo{}, err
+	}
+	h := c.checkpointHeader
+	return CheckpointInfo{Topic: h.Topic, Partition: h.Partition, NextOffset: h.NextOffset, SavedAt: h.SavedAt,
+		Member: h.Member, Generation: h.Generation}, nil
+}
