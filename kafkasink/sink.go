@@ -40,6 +40,11 @@ type Config struct {
 	QueueBatches int
 	// Workers is the number of concurrent produce calls. Default 4.
 	Workers int
+	// Lanes is the number of live Kafka writers records are spread over by
+	// key: kafka-go has one batch per partition in flight per writer, so
+	// Lanes is the batches in flight per partition. A key always takes the
+	// same lane. Default 4.
+	Lanes int
 	// DeliveryTimeout is how long an accepted message may wait for Kafka's
 	// acknowledgement before it is written to the spool. A message can wait
 	// in the queue for at most one timeout of the produce ahead of it, then
@@ -85,8 +90,8 @@ type Config struct {
 type Sink struct {
 	cfg   Config
 	log   *slog.Logger
-	w     *kafka.Writer // live records
-	rw    *kafka.Writer // replayed records: batches and connections apart from live ones
+	lanes []*kafka.Writer // live records, spread by key (writeLanes)
+	rw    *kafka.Writer   // replayed records: batches and connections apart from live ones
 	spool *spool.Spool
 	ids   *ingestid.Allocator
 	// inflight holds the records of live produce calls that outlived
@@ -128,6 +133,9 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 4
 	}
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = 500 * time.Millisecond
@@ -193,7 +201,10 @@ func New(cfg Config) (*Sink, error) {
 		// request never holds up a live one behind it.
 		live, replay = defaultTransport(), defaultTransport()
 	}
-	s.w, s.rw = cfg.writer(live), cfg.writer(replay)
+	for range cfg.Lanes {
+		s.lanes = append(s.lanes, cfg.writer(live))
+	}
+	s.rw = cfg.writer(replay)
 	return s, nil
 }
 
@@ -316,7 +327,11 @@ func (s *Sink) close() error {
 			}
 			break
 		}
-		if werr := errors.Join(s.w.Close(), s.rw.Close()); werr != nil {
+		werr := s.rw.Close()
+		for _, w := range s.lanes {
+			werr = errors.Join(werr, w.Close())
+		}
+		if werr != nil {
 			s.log.Warn("closing kafka writer", "err", werr)
 		}
 		err = s.spool.Close()
@@ -375,11 +390,12 @@ const (
 )
 
 func (s *Sink) produce(ctx context.Context, path string, msgs []record.Message) error {
-	w := s.w
+	var err error
 	if path == pathReplay {
-		w = s.rw
+		err = s.rw.WriteMessages(ctx, kafkaMessages(msgs)...)
+	} else {
+		err = s.writeLanes(ctx, kafkaMessages(msgs))
 	}
-	err := w.WriteMessages(ctx, kafkaMessages(msgs)...)
 	if err == nil {
 		s.m.produced.Add(float64(len(msgs)))
 		s.healthy()
@@ -499,7 +515,7 @@ func (s *Sink) toSpool(msgs []record.Message, reason string) bool {
 func (s *Sink) probe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: s.w.Addr, Transport: s.w.Transport}
+	c := &kafka.Client{Addr: s.rw.Addr, Transport: s.rw.Transport}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.cfg.Topic}})
 	if err == nil && len(md.Topics) == 1 && md.Topics[0].Error != nil {
 		err = md.Topics[0].Error
