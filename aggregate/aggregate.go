@@ -94,15 +94,15 @@ type Aggregator struct {
 	waiting  string             // why Run cannot start yet, if it cannot
 	assigned []int              // partitions of the current generation
 	owned    map[int]*partition // restored partitions being consumed
-	member   string
 
 	// crashed makes Run stop without final checkpoints, as a SIGKILL
 	// would (tests only, which also cut the connections: Run's leave then
 	// reaches no broker).
 	crashed atomic.Bool
-	// afterCheckpoint, when set, runs between writing a checkpoint and
-	// committing the group offset (tests only).
+	// afterCheckpoint, when set, runs right after a checkpoint is written;
+	// afterRestore, when a partition's state is restored (tests only).
 	afterCheckpoint func(p int)
+	afterRestore    func(p int, next int64)
 
 	runMu     sync.Mutex
 	cancelRun context.CancelFunc
@@ -120,10 +120,18 @@ type partition struct {
 	foreign   map[string]bool  // service → a catalog service the tracker's catalog lacks
 	inventory *cookies.Inventory
 	edges     *edges.Tracker // with the whole catalog: destinations are any service
+	seen      *seen          // record ids counted; only the partition's goroutine uses it
 	next      atomic.Int64   // offset of the first record not in the state
 	saved     int64          // next as of the last checkpoint
-	lag       prometheus.Gauge
-	rec       record.Record
+	// lease is when, in Unix nanoseconds, the coordinator may have given
+	// the partition to another member: the last offset commit it accepted,
+	// sent then, renewed the membership until a session timeout later. Past
+	// it the partition is not answered for (a process frozen beyond its
+	// session resumes without knowing it lost its partitions).
+	lease  atomic.Int64
+	fenced bool // the last renewal failed; only the partition's goroutine uses it
+	lag    prometheus.Gauge
+	rec    record.Record
 }
 
 // New checks cfg and returns an Aggregator. It does not connect: Run does.
@@ -272,7 +280,7 @@ func (a *Aggregator) startGeneration(ctx context.Context, gen *kafka.Generation,
 	}
 	slices.Sort(ids)
 	a.mu.Lock()
-	a.joined, a.assigned, a.member = true, ids, gen.MemberID
+	a.joined, a.assigned = true, ids
 	a.mu.Unlock()
 	a.metrics.rebalances.Inc()
 	a.log.Info("consumer group generation", "group", a.cfg.Group, "generation", gen.ID, "member", gen.MemberID, "partitions", ids)
@@ -291,7 +299,11 @@ func (a *Aggregator) startGeneration(ctx context.Context, gen *kafka.Generation,
 	}
 }
 
-// consume restores partition p and consumes it until ctx ends.
+// consume restores partition p and consumes it until ctx ends. Every
+// window it renews its claim on the partition with an offset commit and,
+// every CheckpointInterval, checkpoints — only right after a commit the
+// coordinator accepted, so a member that lost the partition (a rebalance it
+// slept through) writes nothing for it.
 func (a *Aggregator) consume(ctx context.Context, gen *kafka.Generation, p int) {
 	start := time.Now()
 	pt, err := a.restore(ctx, p)
@@ -299,6 +311,9 @@ func (a *Aggregator) consume(ctx context.Context, gen *kafka.Generation, p int) 
 		return // ctx ended while restoring
 	}
 	a.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
+	if a.afterRestore != nil {
+		a.afterRestore(p, pt.next.Load())
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     a.cfg.Brokers,
 		Topic:       a.cfg.Topic,
@@ -321,41 +336,88 @@ func (a *Aggregator) consume(ctx context.Context, gen *kafka.Generation, p int) 
 	}
 	a.own(pt)
 	defer a.disown(pt)
+	a.renew(gen, pt)
 
+	window := min(a.cfg.CheckpointInterval, a.cfg.SessionTimeout/3)
+	saved := time.Now()
 	for {
-		due, cancel := context.WithTimeout(ctx, a.cfg.CheckpointInterval)
-		for {
-			m, err := r.FetchMessage(due)
-			if err != nil {
-				if due.Err() == nil {
-					// The reader retries by itself; wait out the window
-					// rather than spin on its errors.
-					a.log.Warn("read records", "topic", a.cfg.Topic, "partition", p, "err", err)
-					<-due.Done()
-				}
-				break
-			}
-			a.apply(pt, &m)
-		}
-		cancel()
+		a.fetch(ctx, r, pt, window)
 		if ctx.Err() != nil {
-			if !a.crashed.Load() {
+			if !a.crashed.Load() && a.renew(gen, pt) {
 				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 				a.checkpoint(wctx, gen, pt)
 				cancel()
 			}
 			return
 		}
-		a.checkpoint(ctx, gen, pt)
+		if a.renew(gen, pt) && time.Since(saved) >= a.cfg.CheckpointInterval {
+			a.checkpoint(ctx, gen, pt)
+			saved = time.Now()
+		}
 	}
 }
+
+// fetch applies the records of pt that arrive within window.
+func (a *Aggregator) fetch(ctx context.Context, r *kafka.Reader, pt *partition, window time.Duration) {
+	due, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	for {
+		m, err := r.FetchMessage(due)
+		if err != nil {
+			if due.Err() == nil {
+				// The reader retries by itself; wait out the window
+				// rather than spin on its errors.
+				a.log.Warn("read records", "topic", a.cfg.Topic, "partition", pt.id, "err", err)
+				<-due.Done()
+			}
+			return
+		}
+		a.apply(pt, &m)
+	}
+}
+
+// renew commits pt's next offset to the group, which the coordinator
+// takes only from a member of the current generation: it is the fence
+// before a checkpoint, and it extends pt's lease. (The committed offsets
+// also feed lag monitoring; restores ignore them.)
+func (a *Aggregator) renew(gen *kafka.Generation, pt *partition) bool {
+	sent := time.Now()
+	next := pt.next.Load()
+	if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {pt.id: next}}); err != nil {
+		a.metrics.fenced.Inc()
+		if !pt.fenced {
+			a.log.Warn("the group coordinator did not confirm this member owns the partition: no checkpoint for it until it does",
+				"partition", pt.id, "generation", gen.ID, "member", gen.MemberID, "err", err)
+		}
+		pt.fenced = true
+		return false
+	}
+	pt.fenced = false
+	// Commits renew the session like heartbeats; the heartbeat before this
+	// one may have been up to a tenth of it earlier.
+	pt.lease.Store(sent.Add(a.cfg.SessionTimeout * 8 / 10).UnixNano())
+	return true
+}
+
+// leased reports whether pt is still surely ours.
+func (pt *partition) leased() bool { return time.Now().UnixNano() < pt.lease.Load() }
 
 // apply accounts one record of partition pt. Only pt's goroutine calls
 // it, so the state and pt.next always agree.
 func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 	pt.lag.Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 	defer pt.next.Store(m.Offset + 1)
-	if isProto(m.Headers) {
+	h := readHeaders(m.Headers)
+	if h.ingester != nil {
+		closed := pt.seen.closed
+		dup := pt.seen.add(h.ingester, m.Key, h.seq, h.prev, m.Time.UnixMilli())
+		a.metrics.holesClosed.Add(float64(pt.seen.closed - closed))
+		if dup {
+			a.metrics.skipped.WithLabelValues(reasonDuplicate).Inc()
+			return
+		}
+	}
+	if h.proto {
 		a.metrics.skipped.WithLabelValues(reasonProto).Inc()
 		return
 	}
@@ -380,14 +442,28 @@ func (a *Aggregator) apply(pt *partition, m *kafka.Message) {
 	}
 }
 
-// isProto reports whether a record was produced with --kafka-encoding=proto.
-func isProto(headers []kafka.Header) bool {
-	for _, h := range headers {
-		if strings.EqualFold(h.Key, "content-type") {
-			return strings.HasPrefix(string(h.Value), "application/x-protobuf")
+// headers are what apply needs of a record's Kafka headers.
+type headers struct {
+	proto    bool   // produced with --kafka-encoding=proto
+	ingester []byte // of meshtel-id; nil without a valid one
+	seq      uint64
+	prev     uint64 // meshtel-prev; 0 without one
+}
+
+func readHeaders(hs []kafka.Header) headers {
+	var h headers
+	for _, kh := range hs {
+		switch {
+		case strings.EqualFold(kh.Key, record.HeaderContentType):
+			h.proto = strings.HasPrefix(string(kh.Value), "application/x-protobuf")
+		case kh.Key == record.HeaderID:
+			// A malformed id counts the record as one without an id.
+			h.ingester, h.seq, _ = record.ParseID(kh.Value)
+		case kh.Key == record.HeaderPrev:
+			h.prev, _ = record.ParseSeq(kh.Value)
 		}
 	}
-	return false
+	return h
 }
 
 // restore builds partition p's state from its newest checkpoint. It retries
@@ -437,6 +513,11 @@ func (a *Aggregator) load(pt *partition, c *checkpoint) error {
 	if err := st.UnmarshalBinary(c.SLI); err != nil {
 		return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
 	}
+	if len(c.Seen) > 0 {
+		if err := pt.seen.UnmarshalBinary(c.Seen); err != nil {
+			return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
+		}
+	}
 	// MergeState takes nothing from a bad state, and pt is dropped then.
 	if err := pt.inventory.MergeState(c.Cookies); err != nil {
 		return fmt.Errorf("checkpoint of partition %d at offset %d: %w", p, c.NextOffset, err)
@@ -474,7 +555,8 @@ func (a *Aggregator) newPartition(p int) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := &partition{id: p, cat: cat, foreign: map[string]bool{}, inventory: inv, edges: et, lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}
+	pt := &partition{id: p, cat: cat, foreign: map[string]bool{}, inventory: inv, edges: et, seen: newSeen(),
+		lag: a.metrics.lag.WithLabelValues(strconv.Itoa(p))}
 	pt.tracker.Store(t)
 	return pt, nil
 }
@@ -532,8 +614,8 @@ func (a *Aggregator) widen(pt *partition, service string) {
 }
 
 // checkpoint writes pt's state with its next offset, when it has consumed
-// anything since the last one, then commits the offset to the group for
-// lag monitoring. Errors are logged and counted: the next interval retries.
+// anything since the last one. Errors are logged and counted: the next
+// interval retries.
 func (a *Aggregator) checkpoint(ctx context.Context, gen *kafka.Generation, pt *partition) {
 	next := pt.next.Load()
 	if next == pt.saved {
@@ -541,15 +623,18 @@ func (a *Aggregator) checkpoint(ctx context.Context, gen *kafka.Generation, pt *
 	}
 	st, err := pt.tracker.Load().State().MarshalBinary()
 	if err == nil {
-		var ck []byte
+		var ck, sn []byte
+		pt.seen.expire()
 		if ck, err = pt.inventory.MarshalBinary(); err == nil {
-			a.mu.Lock()
-			member := a.member
-			a.mu.Unlock()
+			sn, err = pt.seen.MarshalBinary()
+		}
+		if err == nil {
 			c := &checkpoint{
-				checkpointHeader: checkpointHeader{Topic: a.cfg.Topic, Partition: pt.id, NextOffset: next, SavedAt: a.cfg.Now().UTC(), Member: member},
-				SLI:              st,
-				Cookies:          ck,
+				checkpointHeader: checkpointHeader{Topic: a.cfg.Topic, Partition: pt.id, NextOffset: next,
+					SavedAt: a.cfg.Now().UTC(), Member: gen.MemberID, Generation: int(gen.ID)},
+				SLI:     st,
+				Cookies: ck,
+				Seen:    sn,
 			}
 			if c.Edges, err = pt.edges.State().MarshalBinary(); err == nil {
 				err = a.writeCheckpoint(ctx, c)
@@ -565,9 +650,6 @@ func (a *Aggregator) checkpoint(ctx context.Context, gen *kafka.Generation, pt *
 	pt.saved = next
 	if a.afterCheckpoint != nil {
 		a.afterCheckpoint(pt.id)
-	}
-	if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {pt.id: next}}); err != nil {
-		a.log.Debug("commit offset", "partition", pt.id, "offset", next, "err", err)
 	}
 }
 
@@ -601,26 +683,35 @@ func (a *Aggregator) Ready() (bool, string) {
 		}
 		return false, fmt.Sprintf("joining consumer group %q", a.cfg.Group)
 	}
-	var restoring []int
+	var restoring, unconfirmed []int
 	for _, p := range a.assigned {
-		if a.owned[p] == nil {
+		switch pt := a.owned[p]; {
+		case pt == nil:
 			restoring = append(restoring, p)
+		case !pt.leased():
+			unconfirmed = append(unconfirmed, p)
 		}
 	}
 	if len(restoring) > 0 {
 		return false, fmt.Sprintf("restoring partitions %v of %q", restoring, a.cfg.Topic)
 	}
+	if len(unconfirmed) > 0 {
+		return false, fmt.Sprintf("partitions %v of %q not confirmed by the group coordinator for a session timeout: they may be another member's now", unconfirmed, a.cfg.Topic)
+	}
 	return true, fmt.Sprintf("consuming partitions %v of %q in group %q", a.assigned, a.cfg.Topic, a.cfg.Group)
 }
 
-// Partitions returns the record partitions whose state the aggregator
-// holds now, ascending.
+// Partitions returns the record partitions the aggregator answers for
+// now, ascending: those it holds the state of and the group coordinator
+// confirmed it owns within a session timeout.
 func (a *Aggregator) Partitions() []int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ids := make([]int, 0, len(a.owned))
-	for p := range a.owned {
-		ids = append(ids, p)
+	for p, pt := range a.owned {
+		if pt.leased() {
+			ids = append(ids, p)
+		}
 	}
 	slices.Sort(ids)
 	return ids

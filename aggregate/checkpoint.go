@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -15,20 +14,29 @@ import (
 )
 
 // A checkpoint is one message of the state topic: the SLI, cookie and
-// dependency-edge state of one record partition and the offset of the
-// first record it does not include. Its framing:
+// dependency-edge state of one record partition, the record ids it
+// counted, and the offset of the first record it does not include. Its
+// framing:
 //
-//	"MTAGG1\n"
+//	"MTAGG3\n"
 //	uvarint length, header (JSON of checkpointHeader)
 //	uvarint length, sli.State in its binary form
 //	uvarint length, the cookie inventory's binary form
-//	uvarint length, edges.State in its binary form (absent in checkpoints
-//	  written before edges were counted: they restore with no edges)
+//	uvarint length, edges.State in its binary form
+//	uvarint length, the seen-id set's binary form
 //	CRC-32C (Castagnoli) of everything before it, big endian
 //
 // The state and the offset travel in one message, so a reader sees both
-// or neither: that is what makes resuming exact.
-const checkpointMagic = "MTAGG1\n"
+// or neither: that is what makes resuming exact. Older checkpoints still
+// load: "MTAGG1\n" ones, written before records had ids, have no seen-id
+// set and, when written before edges were counted, no edge state either
+// (three parts instead of four); "MTAGG2\n" ones, written by aggregators
+// that had ids but no edges, hold header, SLI, cookies and seen ids.
+const (
+	checkpointMagic   = "MTAGG3\n"
+	checkpointMagicV2 = "MTAGG2\n"
+	checkpointMagicV1 = "MTAGG1\n"
+)
 
 // maxCheckpointPart bounds each length field, so a damaged length cannot
 // make the decoder allocate without limit.
@@ -47,6 +55,9 @@ type checkpointHeader struct {
 	NextOffset int64     `json:"next_offset"` // first record the state does not include
 	SavedAt    time.Time `json:"saved_at"`
 	Member     string    `json:"member,omitempty"` // consumer group member that wrote it, for operators
+	// Generation is the consumer group generation the writer owned the
+	// partition in: the epoch that orders checkpoints of one offset.
+	Generation int `json:"generation,omitempty"`
 }
 
 // checkpoint is a decoded state-topic message.
@@ -54,7 +65,8 @@ type checkpoint struct {
 	checkpointHeader
 	SLI     []byte // sli.State.MarshalBinary
 	Cookies []byte // cookies.Inventory.MarshalBinary
-	Edges   []byte // edges.State.MarshalBinary; nil from an older checkpoint
+	Edges   []byte // edges.State.MarshalBinary; nil from a checkpoint written before edges were counted
+	Seen    []byte // seen.MarshalBinary; nil from a checkpoint written before records had ids
 }
 
 func (c *checkpoint) marshal() ([]byte, error) {
@@ -62,9 +74,9 @@ func (c *checkpoint) marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode checkpoint header: %w", err)
 	}
-	b := make([]byte, 0, len(checkpointMagic)+len(hdr)+len(c.SLI)+len(c.Cookies)+len(c.Edges)+4*binary.MaxVarintLen64+4)
+	b := make([]byte, 0, len(checkpointMagic)+len(hdr)+len(c.SLI)+len(c.Cookies)+len(c.Edges)+len(c.Seen)+5*binary.MaxVarintLen64+4)
 	b = append(b, checkpointMagic...)
-	for _, part := range [][]byte{hdr, c.SLI, c.Cookies, c.Edges} {
+	for _, part := range [][]byte{hdr, c.SLI, c.Cookies, c.Edges, c.Seen} {
 		if len(part) > maxCheckpointPart {
 			return nil, fmt.Errorf("checkpoint part of %d bytes exceeds %d", len(part), maxCheckpointPart)
 		}
@@ -74,10 +86,26 @@ func (c *checkpoint) marshal() ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
-// unmarshalCheckpoint decodes a state-topic message value. Any damage is
-// an error wrapping ErrCorruptCheckpoint.
+// unmarshalCheckpoint decodes a state-topic message value of any
+// version. Any damage is an error wrapping ErrCorruptCheckpoint.
 func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
-	if len(data) < len(checkpointMagic)+4 || !bytes.HasPrefix(data, []byte(checkpointMagic)) {
+	if len(data) < len(checkpointMagic)+4 {
+		return nil, fmt.Errorf("%w: bad magic", ErrCorruptCheckpoint)
+	}
+	var hdr []byte
+	c := &checkpoint{}
+	// parts are where each length-prefixed part goes, in order; the
+	// first required of them must be present, the rest may be absent.
+	var parts []*[]byte
+	var required int
+	switch string(data[:len(checkpointMagic)]) {
+	case checkpointMagic:
+		parts, required = []*[]byte{&hdr, &c.SLI, &c.Cookies, &c.Edges, &c.Seen}, 5
+	case checkpointMagicV2:
+		parts, required = []*[]byte{&hdr, &c.SLI, &c.Cookies, &c.Seen}, 4
+	case checkpointMagicV1:
+		parts, required = []*[]byte{&hdr, &c.SLI, &c.Cookies, &c.Edges}, 3
+	default:
 		return nil, fmt.Errorf("%w: bad magic", ErrCorruptCheckpoint)
 	}
 	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
@@ -85,22 +113,20 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorruptCheckpoint)
 	}
 	rest := body[len(checkpointMagic):]
-	var parts [4][]byte
-	for i := range parts {
-		if i == 3 && len(rest) == 0 {
-			break // written before edges were counted
+	for i, part := range parts {
+		if i >= required && len(rest) == 0 {
+			break // an optional part the writer did not have yet
 		}
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n > maxCheckpointPart || n > uint64(len(rest)-k) {
 			return nil, fmt.Errorf("%w: bad length of part %d", ErrCorruptCheckpoint, i)
 		}
-		parts[i], rest = rest[k:k+int(n)], rest[k+int(n):]
+		*part, rest = rest[k:k+int(n)], rest[k+int(n):]
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the last part", ErrCorruptCheckpoint, len(rest))
 	}
-	c := &checkpoint{SLI: parts[1], Cookies: parts[2], Edges: parts[3]}
-	if err := json.Unmarshal(parts[0], &c.checkpointHeader); err != nil {
+	if err := json.Unmarshal(hdr, &c.checkpointHeader); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrCorruptCheckpoint, err)
 	}
 	if c.Partition < 0 || c.NextOffset < 0 {
@@ -218,11 +244,18 @@ func (a *Aggregator) waitPartitions(ctx context.Context, topic string, n int) (i
 	}
 }
 
-// latestCheckpoint returns the newest valid checkpoint of partition p, or
-// nil when there is none. The state partition's last message is normally
-// it; when that one is damaged, older ones are read and the newest valid
-// one wins: any intact checkpoint is consistent with its own offset, so
-// resuming from it stays exact.
+// restoreTail is how many of a state partition's last messages a restore
+// weighs against each other.
+const restoreTail = 8
+
+// latestCheckpoint returns the most advanced valid checkpoint of partition
+// p, or nil when there is none: of the last restoreTail messages, the one
+// with the highest next offset (then generation, then the later written).
+// Normally that is the last message; it is not when a member that lost the
+// partition wrote after its new owner (the offset-commit fence makes that
+// rare, not impossible), and then the restore does not go back in time.
+// When none of them is intact, older ones are read: any intact checkpoint
+// is consistent with its own offset, so resuming from it stays exact.
 func (a *Aggregator) latestCheckpoint(ctx context.Context, p int) (*checkpoint, error) {
 	resp, err := a.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
 		a.cfg.StateTopic: {kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p)},
@@ -246,17 +279,19 @@ func (a *Aggregator) latestCheckpoint(ctx context.Context, p int) (*checkpoint, 
 	if end <= first {
 		return nil, nil
 	}
-	if c, err := a.readCheckpoints(ctx, p, end-1, end); err != nil || c != nil {
+	from := max(first, end-restoreTail)
+	if c, err := a.readCheckpoints(ctx, p, from, end); err != nil || c != nil {
 		return c, err
 	}
-	if end-1 <= first {
+	if from <= first {
 		return nil, nil
 	}
-	return a.readCheckpoints(ctx, p, first, end-1)
+	return a.readCheckpoints(ctx, p, first, from)
 }
 
 // readCheckpoints reads state partition p from offset from up to end
-// (exclusive) and returns the last valid checkpoint of record partition p.
+// (exclusive) and returns the most advanced valid checkpoint of record
+// partition p among them.
 func (a *Aggregator) readCheckpoints(ctx context.Context, p int, from, end int64) (*checkpoint, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     a.cfg.Brokers,
@@ -291,6 +326,13 @@ func (a *Aggregator) readCheckpoints(ctx context.Context, p int, from, end int64
 			a.log.Error("corrupt checkpoint skipped", "state_topic", a.cfg.StateTopic, "partition", p, "offset", m.Offset, "err", err)
 			continue
 		}
+		if last != nil && (c.NextOffset < last.NextOffset || c.NextOffset == last.NextOffset && c.Generation < last.Generation) {
+			a.metrics.checkpointStale.Inc()
+			a.log.Warn("stale checkpoint skipped: a newer state was written before it (by a member that had lost the partition)",
+				"state_topic", a.cfg.StateTopic, "partition", p, "offset", m.Offset, "next_offset", c.NextOffset,
+				"generation", c.Generation, "member", c.Member, "newer_next_offset", last.NextOffset)
+			continue
+		}
 		last = c
 	}
 	return last, nil
@@ -309,4 +351,27 @@ func (a *Aggregator) writeCheckpoint(ctx context.Context, c *checkpoint) error {
 	}
 	a.metrics.checkpointBytes.Observe(float64(len(value)))
 	return nil
+}
+
+// CheckpointInfo says what one state-topic message is a checkpoint of,
+// for operators' tools and tests that watch the state topic.
+type CheckpointInfo struct {
+	Topic      string    // the record topic
+	Partition  int       // its partition
+	NextOffset int64     // the first record the state does not include
+	SavedAt    time.Time // the writer's clock
+	Member     string    // the consumer group member that wrote it
+	Generation int       // the group generation it wrote it in
+}
+
+// DecodeCheckpointInfo decodes what a state-topic message value is a
+// checkpoint of; damage is an error wrapping ErrCorruptCheckpoint.
+func DecodeCheckpointInfo(value []byte) (CheckpointInfo, error) {
+	c, err := unmarshalCheckpoint(value)
+	if err != nil {
+		return CheckpointInfo{}, err
+	}
+	h := c.checkpointHeader
+	return CheckpointInfo{Topic: h.Topic, Partition: h.Partition, NextOffset: h.NextOffset, SavedAt: h.SavedAt,
+		Member: h.Member, Generation: h.Generation}, nil
 }

@@ -16,10 +16,11 @@ import (
 func sampleCheckpoint() *checkpoint {
 	return &checkpoint{
 		checkpointHeader: checkpointHeader{Topic: "mesh.accesslog.v1", Partition: 7, NextOffset: 123456,
-			SavedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Member: "m-1"},
+			SavedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Member: "m-1", Generation: 4},
 		SLI:     []byte("meshtel-sli-state v1\n..."),
 		Cookies: []byte("MTCOOKIE\x00\x01..."),
 		Edges:   []byte("meshtel-edges-state v1\n..."),
+		Seen:    []byte{1, 2, 'a', 'a', 0},
 	}
 }
 
@@ -35,7 +36,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		}
 		// Empty parts decode as empty, not nil.
 		if len(c.SLI) == 0 {
-			c.SLI, c.Cookies, c.Edges = got.SLI, got.Cookies, got.Edges
+			c.SLI, c.Cookies, c.Edges, c.Seen = got.SLI, got.Cookies, got.Edges, got.Seen
 		}
 		if !reflect.DeepEqual(got, c) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
@@ -43,25 +44,51 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
-// TestCheckpointWithoutEdges: a checkpoint written before edges were
-// counted (three parts) still decodes, with no edge state.
-func TestCheckpointWithoutEdges(t *testing.T) {
-	c := sampleCheckpoint()
+// oldCheckpoint frames parts the way an older aggregator did.
+func oldCheckpoint(t *testing.T, magic string, c *checkpoint, parts ...[]byte) []byte {
+	t.Helper()
 	hdr, err := json.Marshal(c.checkpointHeader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := []byte(checkpointMagic)
-	for _, part := range [][]byte{hdr, c.SLI, c.Cookies} {
+	b := []byte(magic)
+	for _, part := range append([][]byte{hdr}, parts...) {
 		b = binary.AppendUvarint(b, uint64(len(part)))
 		b = append(b, part...)
 	}
-	got, err := unmarshalCheckpoint(binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)))
-	if err != nil {
-		t.Fatal(err)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// TestCheckpointOlderVersions: checkpoints of every earlier framing still
+// decode, with what they lack left nil.
+func TestCheckpointOlderVersions(t *testing.T) {
+	c := sampleCheckpoint()
+	for _, tc := range []struct {
+		name        string
+		data        []byte
+		edges, seen []byte
+	}{
+		// Before edges were counted and before records had ids.
+		{"v1 three parts", oldCheckpoint(t, checkpointMagicV1, c, c.SLI, c.Cookies), nil, nil},
+		// Edges, but no ids yet.
+		{"v1 with edges", oldCheckpoint(t, checkpointMagicV1, c, c.SLI, c.Cookies, c.Edges), c.Edges, nil},
+		// Ids, but no edges yet.
+		{"v2 with seen ids", oldCheckpoint(t, checkpointMagicV2, c, c.SLI, c.Cookies, c.Seen), nil, c.Seen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := unmarshalCheckpoint(tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.SLI, c.SLI) || !bytes.Equal(got.Cookies, c.Cookies) || got.NextOffset != c.NextOffset ||
+				got.Generation != c.Generation || !reflect.DeepEqual(got.Edges, tc.edges) || !reflect.DeepEqual(got.Seen, tc.seen) {
+				t.Errorf("decoded as %+v", got)
+			}
+		})
 	}
-	if got.Edges != nil || !bytes.Equal(got.SLI, c.SLI) || !bytes.Equal(got.Cookies, c.Cookies) || got.NextOffset != c.NextOffset {
-		t.Errorf("old checkpoint decoded as %+v", got)
+	// A version-2 checkpoint needs its seen-id part: without it, it is damaged.
+	if _, err := unmarshalCheckpoint(oldCheckpoint(t, checkpointMagicV2, c, c.SLI, c.Cookies)); !errors.Is(err, ErrCorruptCheckpoint) {
+		t.Errorf("v2 without seen ids: got %v, want ErrCorruptCheckpoint", err)
 	}
 }
 
@@ -83,7 +110,7 @@ func TestCheckpointCorrupt(t *testing.T) {
 	neg, _ := negative.marshal()
 	for name, b := range map[string][]byte{
 		"empty":          nil,
-		"other magic":    append([]byte("MTAGG2\n"), good[7:]...),
+		"other magic":    append([]byte("MTAGG9\n"), good[7:]...),
 		"truncated":      good[:len(good)-1],
 		"flipped body":   flip(20),
 		"flipped crc":    flip(len(good) - 1),
@@ -134,7 +161,8 @@ func FuzzUnmarshalCheckpoint(f *testing.F) {
 			}
 			c2, err := unmarshalCheckpoint(again)
 			if err != nil || !reflect.DeepEqual(c2.checkpointHeader, c.checkpointHeader) ||
-				!bytes.Equal(c2.SLI, c.SLI) || !bytes.Equal(c2.Cookies, c.Cookies) || !bytes.Equal(c2.Edges, c.Edges) {
+				!bytes.Equal(c2.SLI, c.SLI) || !bytes.Equal(c2.Cookies, c.Cookies) || !bytes.Equal(c2.Edges, c.Edges) ||
+				!bytes.Equal(c2.Seen, c.Seen) {
 				t.Fatalf("re-encoding differs: %+v %v", c2, err)
 			}
 		}

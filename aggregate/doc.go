@@ -25,9 +25,20 @@
 // record of another catalog service widens that partition to the whole
 // catalog (logged).
 //
+// Records are counted once per meshtel-id (SPEC §2): a partition's state
+// includes the set of ids it counted, kept per (ingester, service) as
+// segments of the chain meshtel-prev links, so a producer retry or a spool
+// replay of a record that had landed is dropped as a duplicate, however
+// late it comes; records without the header are counted as they come.
+//
+// Zombies are fenced: a member checkpoints a partition only right after
+// the group coordinator accepted its offset commit for it (which it
+// refuses from a member of an ended generation), stops answering for a
+// partition the coordinator has not confirmed for most of a session
+// timeout, and a restore takes the most advanced of the last checkpoints
+// rather than the last one written.
+//
 // The package does not ingest Envoy ALS, does not produce records and does
 // not decode records produced with --kafka-encoding=proto (they are
-// counted as skipped). It does not fence zombies: a member that lost its
-// session but not its process may write one stale checkpoint before it
-// notices; kafka-go's generation ending is the only guard.
+// counted as skipped).
 package aggregate

@@ -18,12 +18,18 @@ const (
 	metricRestoreSeconds    = "alsd_aggregate_restore_seconds"
 	metricOwned             = "alsd_aggregate_partitions"
 	metricRebalances        = "alsd_aggregate_generations_total"
+	metricHolesClosed       = "alsd_aggregate_seen_holes_closed_total"
+	metricFenced            = "alsd_aggregate_commits_refused_total"
+	metricCheckpointStale   = "alsd_aggregate_checkpoint_stale_total"
 )
 
 // Reasons of alsd_aggregate_records_skipped_total: a closed set.
 const (
 	reasonDecode = "decode" // not a SPEC §2 JSON record
 	reasonProto  = "proto"  // --kafka-encoding=proto records: not decoded by aggregators
+	// reasonDuplicate: a record whose meshtel-id the state has counted
+	// already (a producer retry, a spool replay of a write that landed).
+	reasonDuplicate = "duplicate"
 )
 
 type metrics struct {
@@ -36,6 +42,9 @@ type metrics struct {
 	restoreSeconds    prometheus.Histogram
 	owned             prometheus.Gauge
 	rebalances        prometheus.Counter
+	holesClosed       prometheus.Counter
+	fenced            prometheus.Counter
+	checkpointStale   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricSkipped,
-			Help: "Records consumed but not accounted, by reason (decode, proto).",
+			Help: "Records consumed but not accounted, by reason (decode, proto, duplicate).",
 		}, []string{"reason"}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricCheckpoints,
@@ -78,12 +87,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricRebalances,
 			Help: "Consumer group generations this aggregator took part in (one per rebalance).",
 		}),
+		holesClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricHolesClosed,
+			Help: "Gaps in a service's record chain given up on (records lost before Kafka, such as a full spool's): a record filling one later counts as a duplicate.",
+		}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricFenced,
+			Help: "Offset commits the group coordinator refused or did not answer (a member that lost its partitions, a coordinator down): no checkpoint follows them.",
+		}),
+		checkpointStale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricCheckpointStale,
+			Help: "Checkpoints passed over at restore because a more advanced one was written before them.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	cs := []prometheus.Collector{m.lag, m.records, m.skipped, m.checkpoints, m.checkpointCorrupt,
-		m.checkpointBytes, m.restoreSeconds, m.owned, m.rebalances}
+		m.checkpointBytes, m.restoreSeconds, m.owned, m.rebalances, m.holesClosed, m.fenced, m.checkpointStale}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {

@@ -35,8 +35,12 @@ func (a *Aggregator) view() (*view, error) {
 	parts := make([]*partition, 0, len(a.owned))
 	owned := make(map[int]bool, len(a.owned))
 	for p, pt := range a.owned {
-		parts = append(parts, pt)
-		owned[p] = true
+		// A partition the coordinator has not confirmed for a session
+		// timeout may have another owner answering for it already.
+		if pt.leased() {
+			parts = append(parts, pt)
+			owned[p] = true
+		}
 	}
 	a.mu.Unlock()
 

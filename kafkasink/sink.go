@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/meshtel/meshtel/internal/selfmetric"
 	"github.com/meshtel/meshtel/internal/selftrace"
+	"github.com/meshtel/meshtel/kafkasink/internal/ingestid"
 	"github.com/meshtel/meshtel/kafkasink/internal/spool"
 	"github.com/meshtel/meshtel/record"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,9 @@ type Config struct {
 	// SpoolDir is where undeliverable messages wait. Required: without a
 	// spool the sink could not keep its no-loss promise.
 	SpoolDir string
+	// IdentityDir keeps the ingester id and the reserved sequence numbers
+	// of the meshtel-id header (package ingestid). Default SpoolDir.
+	IdentityDir string
 	// SpoolMaxBytes defaults to 1 GiB; beyond it messages are dropped and
 	// counted with reason "spool_full".
 	SpoolMaxBytes int64
@@ -36,6 +41,11 @@ type Config struct {
 	QueueBatches int
 	// Workers is the number of concurrent produce calls. Default 4.
 	Workers int
+	// Lanes is the number of live Kafka writers records are spread over by
+	// key: kafka-go has one batch per partition in flight per writer, so
+	// Lanes is the batches in flight per partition. A key always takes the
+	// same lane. Default 4.
+	Lanes int
 	// DeliveryTimeout is how long an accepted message may wait for Kafka's
 	// acknowledgement before it is written to the spool. A message can wait
 	// in the queue for at most one timeout of the produce ahead of it, then
@@ -71,26 +81,36 @@ type Config struct {
 // the queue, and whatever arrives while Kafka is failing is appended to the
 // spool, which a replayer delivers in order, alongside new records once
 // Kafka takes records again (so during recovery a service's records can
-// reach Kafka out of order; their time field orders them). Delivery is
+// reach Kafka out of order; their time field orders them). The replayer has
+// a writer and connections of its own and yields to live records (see
+// pacer), so live batches never wait behind replayed ones. Delivery is
 // at-least-once: a produce that times out may still land, and is then
-// replayed too.
+// replayed too, with the same meshtel-id. Kafka counts as failing (new
+// records spooled at once) on errors, and on timeouts only while no produce
+// call succeeds: a broker that is merely slow keeps taking live records.
 type Sink struct {
-	cfg Config
-	log *slog.Logger
-	w   *kafka.Writer
-	// transport is the sink's own, closed with it; nil when the config
+	cfg   Config
+	log   *slog.Logger
+	lanes []*kafka.Writer // live records, spread by key (writeLanes)
+	rw    *kafka.Writer   // replayed records: batches and connections apart from live ones
+	// transports are the sink's own, closed with it; none when the config
 	// brought one, which is the caller's to close.
-	transport *kafka.Transport
-	spool     *spool.Spool
-	m         *sinkMetrics
-	tracer    trace.Tracer
-	queue     chan *sinkBatch
-	closing   atomic.Bool
+	transports []*kafka.Transport
+	spool      *spool.Spool
+	ids        *ingestid.Allocator
+	// inflight holds the records of live produce calls that outlived
+	// their delivery timeout (spooled, maybe landed).
+	inflight *inflight
+	m        *sinkMetrics
+	tracer   trace.Tracer
+	queue    chan *sinkBatch
+	closing  atomic.Bool
 	// failing is set when a produce fails and cleared by the next one that
 	// succeeds: meanwhile new messages go straight to the spool rather than
 	// each waiting out a delivery timeout.
 	failing atomic.Bool
 
+	pace      pacer
 	probed    chan struct{} // closed once the start-up probe has an answer
 	healthMu  sync.Mutex
 	lastErr   error
@@ -104,23 +124,22 @@ type sinkBatch struct {
 	accepted time.Time
 }
 
-// New opens the spool and prepares the Kafka writer. It does not
-// connect: Kafka may be down at start, records then spool.
-func New(cfg Config) (*Sink, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("kafka sink: no brokers")
-	}
-	if cfg.SpoolDir == "" {
-		return nil, errors.New("kafka sink: no spool directory")
-	}
+// setDefaults fills in the defaults the fields' comments name.
+func (cfg *Config) setDefaults() {
 	if cfg.Topic == "" {
 		cfg.Topic = record.DefaultTopic
+	}
+	if cfg.IdentityDir == "" {
+		cfg.IdentityDir = cfg.SpoolDir
 	}
 	if cfg.QueueBatches <= 0 {
 		cfg.QueueBatches = 4096
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 4
 	}
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = 500 * time.Millisecond
@@ -140,14 +159,32 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Sink{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		probed: make(chan struct{}),
-		m:      newSinkMetrics(cfg.Registerer),
-		queue:  make(chan *sinkBatch, cfg.QueueBatches),
-		tracer: selftrace.Tracer(cfg.TracerProvider),
+}
+
+// New opens the spool and prepares the Kafka writer. It does not
+// connect: Kafka may be down at start, records then spool.
+func New(cfg Config) (*Sink, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafka sink: no brokers")
 	}
+	if cfg.SpoolDir == "" {
+		return nil, errors.New("kafka sink: no spool directory")
+	}
+	cfg.setDefaults()
+	s := &Sink{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		probed:   make(chan struct{}),
+		m:        newSinkMetrics(cfg.Registerer),
+		queue:    make(chan *sinkBatch, cfg.QueueBatches),
+		tracer:   selftrace.Tracer(cfg.TracerProvider),
+		inflight: newInflight(),
+	}
+	ids, err := ingestid.Open(ingestid.Config{Dir: cfg.IdentityDir, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink: %w", err)
+	}
+	s.ids = ids
 	sp, err := spool.Open(spool.Config{
 		Dir:       cfg.SpoolDir,
 		MaxBytes:  cfg.SpoolMaxBytes,
@@ -162,21 +199,29 @@ func New(cfg Config) (*Sink, error) {
 		s.log.Info("spool holds undelivered records from an earlier run; replaying them alongside new ones", "bytes", b)
 	}
 	s.m.spoolBytes.Set(float64(sp.Bytes()))
-	s.w, s.transport = newWriter(cfg)
+	var live, replay kafka.RoundTripper = cfg.Transport, cfg.Transport
+	if cfg.Transport == nil {
+		// Connections of their own for the replay, so that a large replay
+		// request never holds up a live one behind it.
+		lt, rt := defaultTransport(), defaultTransport()
+		s.transports = []*kafka.Transport{lt, rt}
+		live, replay = lt, rt
+	}
+	for range cfg.Lanes {
+		s.lanes = append(s.lanes, cfg.writer(live))
+	}
+	s.rw = cfg.writer(replay)
 	return s, nil
 }
 
-// newWriter returns the sink's Kafka writer and, when cfg brings no
-// transport, the one it made, which the sink closes.
-func newWriter(cfg Config) (*kafka.Writer, *kafka.Transport) {
-	var own *kafka.Transport
-	if cfg.Transport == nil {
-		// kafka-go caches metadata for 6s by default; a broker shutting
-		// down reports its partitions leaderless, and a stale cache would
-		// fail writes for that long after it is back.
-		own = &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
-		cfg.Transport = own
-	}
+// defaultTransport is kafka-go's transport but for its metadata cache:
+// 6s by default; a broker shutting down reports its partitions leaderless,
+// and a stale cache would fail writes for that long after it is back.
+func defaultTransport() *kafka.Transport {
+	return &kafka.Transport{MetadataTTL: time.Second, DialTimeout: 2 * time.Second}
+}
+
+func (cfg *Config) writer(t kafka.RoundTripper) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.Topic,
@@ -192,17 +237,19 @@ func newWriter(cfg Config) (*kafka.Writer, *kafka.Transport) {
 		WriteTimeout:           10 * time.Second,
 		ReadTimeout:            10 * time.Second,
 		AllowAutoTopicCreation: false,
-		Transport:              cfg.Transport,
-	}, own
+		Transport:              t,
+	}
 }
 
 // Submit hands a batch to the sink. It never blocks on Kafka: when the
-// queue is full or the spool is being replayed, the batch is spooled now.
-// The sink owns msgs afterwards.
+// queue is full or Kafka is failing, the batch is spooled now. Each message
+// gets its record.ID here, in acceptance order; it keeps it through
+// retries, the spool and replays. The sink owns msgs afterwards.
 func (s *Sink) Submit(msgs []record.Message) {
 	if len(msgs) == 0 {
 		return
 	}
+	s.ids.Assign(msgs)
 	b := &sinkBatch{msgs: msgs, accepted: time.Now()}
 	if s.closing.Load() || s.failing.Load() {
 		s.toSpool(b.msgs, spoolClosingOrFailing(s))
@@ -286,13 +333,17 @@ func (s *Sink) close() error {
 			}
 			break
 		}
-		if werr := s.w.Close(); werr != nil {
+		werr := s.rw.Close()
+		for _, w := range s.lanes {
+			werr = errors.Join(werr, w.Close())
+		}
+		if werr != nil {
 			s.log.Warn("closing kafka writer", "err", werr)
 		}
-		if s.transport != nil {
-			// The writer leaves its transport's connections and their
+		for _, t := range s.transports {
+			// The writers leave their transport's connections and their
 			// goroutines open.
-			s.transport.CloseIdleConnections()
+			t.CloseIdleConnections()
 		}
 		err = s.spool.Close()
 		s.m.spoolBytes.Set(float64(s.spool.Bytes()))
@@ -301,47 +352,61 @@ func (s *Sink) close() error {
 }
 
 // deliver produces b, spooling what Kafka has not acknowledged by deadline.
+// A call still running then is not abandoned (see straggle).
 func (s *Sink) deliver(b *sinkBatch, deadline time.Time) {
 	if s.failing.Load() {
 		s.toSpool(b.msgs, spoolKafkaFailing)
 		return
 	}
-	if time.Until(deadline) < 10*time.Millisecond {
+	wait := time.Until(deadline)
+	if wait < 10*time.Millisecond {
 		s.toSpool(b.msgs, spoolTimeout)
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	err := s.traceProduce(ctx, b.msgs, "live")
+	c := s.startProduce(b.msgs)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		s.spoolFailed(b.msgs, c.err)
+	case <-t.C:
+		s.straggle(b.msgs, c)
+	}
+}
+
+// spoolFailed spools the msgs a finished produce call did not deliver.
+func (s *Sink) spoolFailed(msgs []record.Message, err error) {
 	if err == nil {
 		return
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		s.toSpool(b.msgs, spoolTimeout)
-		return
-	}
 	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) && len(werrs) == len(b.msgs) {
-		failed := b.msgs[:0:0]
+	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+		failed := msgs[:0:0]
 		for i, e := range werrs {
 			if e != nil {
-				failed = append(failed, b.msgs[i])
+				failed = append(failed, msgs[i])
 			}
 		}
-		s.m.produced.Add(float64(len(b.msgs) - len(failed)))
+		s.m.produced.Add(float64(len(msgs) - len(failed)))
 		s.toSpool(failed, spoolKafkaError)
 		return
 	}
-	s.toSpool(b.msgs, spoolKafkaError)
+	s.toSpool(msgs, spoolKafkaError)
 }
 
-func (s *Sink) produce(ctx context.Context, msgs []record.Message) error {
-	kms := make([]kafka.Message, len(msgs))
-	for i := range msgs {
-		m := &msgs[i]
-		kms[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time, Headers: encodingHeaders[m.Encoding]}
+// Paths of a produce call: its span's attribute, and which writer.
+const (
+	pathLive   = "live"
+	pathReplay = "replay"
+)
+
+func (s *Sink) produce(ctx context.Context, path string, msgs []record.Message) error {
+	var err error
+	if path == pathReplay {
+		err = s.rw.WriteMessages(ctx, kafkaMessages(msgs)...)
+	} else {
+		err = s.writeLanes(ctx, kafkaMessages(msgs))
 	}
-	err := s.w.WriteMessages(ctx, kms...)
 	if err == nil {
 		s.m.produced.Add(float64(len(msgs)))
 		s.healthy()
@@ -353,11 +418,22 @@ func (s *Sink) produce(ctx context.Context, msgs []record.Message) error {
 		err = writeErrors{werrs}
 	}
 	err = fmt.Errorf("produce to %q: %w", s.cfg.Topic, err)
-	// A timeout counts as failing too: when Kafka is slower than the
-	// delivery timeout, new records go to the spool at once instead of each
-	// waiting it out, and the replayer's large batches catch up.
+	if errors.Is(err, context.DeadlineExceeded) && s.okWithin(2*s.cfg.DeliveryTimeout) {
+		// Slow, not down: other produce calls succeed. Spooling every new
+		// record would only add replay load to a broker at its limit.
+		return err
+	}
+	// Down, or slower than the delivery timeout throughout: new records
+	// go to the spool at once instead of each waiting it out.
 	s.unhealthy(err)
 	return err
+}
+
+// okWithin reports whether a produce call succeeded within d.
+func (s *Sink) okWithin(d time.Duration) bool {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	return time.Since(s.lastOKAt) < d
 }
 
 // writeErrors names kafka-go's per-message errors once: it repeats the
@@ -375,9 +451,37 @@ func (w writeErrors) Error() string {
 
 func (w writeErrors) Unwrap() error { return w.WriteErrors }
 
-var encodingHeaders = map[record.Encoding][]kafka.Header{
-	record.JSON:  {{Key: record.HeaderContentType, Value: []byte(record.JSON.ContentType())}},
-	record.Proto: {{Key: record.HeaderContentType, Value: []byte(record.Proto.ContentType())}},
+var contentTypes = map[record.Encoding][]byte{
+	record.JSON:  []byte(record.JSON.ContentType()),
+	record.Proto: []byte(record.Proto.ContentType()),
+}
+
+// kafkaMessages converts msgs with their headers: content-type, meshtel-id
+// and, but for the first of a key's chain, meshtel-prev. The headers and
+// their values share two allocations per batch.
+func kafkaMessages(msgs []record.Message) []kafka.Message {
+	kms := make([]kafka.Message, len(msgs))
+	hdrs := make([]kafka.Header, 0, 3*len(msgs))
+	// A 16-digit ingester id, a sequence and a link of 8 digits or so each;
+	// longer ones only make append grow it.
+	buf := make([]byte, 0, 36*len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		start := len(hdrs)
+		hdrs = append(hdrs, kafka.Header{Key: record.HeaderContentType, Value: contentTypes[m.Encoding]})
+		if !m.ID.IsZero() {
+			from := len(buf)
+			buf = m.ID.Append(buf)
+			hdrs = append(hdrs, kafka.Header{Key: record.HeaderID, Value: buf[from:len(buf):len(buf)]})
+			if m.Prev != 0 {
+				from = len(buf)
+				buf = strconv.AppendUint(buf, m.Prev, 10)
+				hdrs = append(hdrs, kafka.Header{Key: record.HeaderPrev, Value: buf[from:len(buf):len(buf)]})
+			}
+		}
+		kms[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time, Headers: hdrs[start:len(hdrs):len(hdrs)]}
+	}
+	return kms
 }
 
 // Reasons of alsd_spooled_total: why records went to the spool.
@@ -396,10 +500,11 @@ func spoolClosingOrFailing(s *Sink) string {
 	return spoolKafkaFailing
 }
 
-// toSpool appends msgs to the spool for the replayer.
-func (s *Sink) toSpool(msgs []record.Message, reason string) {
+// toSpool appends msgs to the spool for the replayer, and reports whether
+// they are there (else they were dropped, and counted).
+func (s *Sink) toSpool(msgs []record.Message, reason string) bool {
 	if len(msgs) == 0 {
-		return
+		return true
 	}
 	if err := s.spool.Append(msgs); err != nil {
 		reason := "spool_error"
@@ -408,10 +513,11 @@ func (s *Sink) toSpool(msgs []record.Message, reason string) {
 		}
 		s.m.dropped.WithLabelValues(reason).Add(float64(len(msgs)))
 		s.log.Error("dropping records", "records", len(msgs), "reason", reason, "err", err)
-		return
+		return false
 	}
 	s.m.spooled.WithLabelValues(reason).Add(float64(len(msgs)))
 	s.m.spoolBytes.Set(float64(s.spool.Bytes()))
+	return true
 }
 
 // probe asks the brokers for the topic's metadata once at start: it names
@@ -420,7 +526,7 @@ func (s *Sink) toSpool(msgs []record.Message, reason string) {
 func (s *Sink) probe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: s.w.Addr, Transport: s.w.Transport}
+	c := &kafka.Client{Addr: s.rw.Addr, Transport: s.rw.Transport}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.cfg.Topic}})
 	if err == nil && len(md.Topics) == 1 && md.Topics[0].Error != nil {
 		err = md.Topics[0].Error
@@ -432,58 +538,6 @@ func (s *Sink) probe(ctx context.Context) {
 	}
 	s.healthy()
 	s.log.Info("kafka reachable", "topic", s.cfg.Topic, "partitions", len(md.Topics[0].Partitions))
-}
-
-// replay delivers the spool in order, retrying with backoff while Kafka is
-// unavailable.
-func (s *Sink) replay(ctx context.Context) {
-	const maxBackoff = 5 * time.Second
-	backoff := 100 * time.Millisecond
-	cur := s.spool.Cursor()
-	var pending []record.Message
-	var next spool.Cursor
-	for ctx.Err() == nil {
-		if pending == nil {
-			msgs, n, err := s.spool.Read(cur, 5000, 4<<20)
-			if err != nil {
-				s.log.Error("reading spool", "err", err)
-			}
-			if len(msgs) == 0 {
-				select {
-				case <-s.spool.Appended():
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-				}
-				if n != cur {
-					// Read skipped a corrupt tail: persist that.
-					if err := s.spool.Commit(n); err != nil {
-						s.log.Error("committing spool cursor", "err", err)
-					}
-					cur = n
-				}
-				continue
-			}
-			pending, next = msgs, n
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.traceProduce(pctx, pending, "replay")
-		cancel()
-		if err != nil {
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		s.m.replayed.Add(float64(len(pending)))
-		if err := s.spool.Commit(next); err != nil {
-			s.log.Error("committing spool cursor", "err", err)
-		}
-		s.m.spoolBytes.Set(float64(s.spool.Bytes()))
-		cur, pending = next, nil
-	}
 }
 
 func (s *Sink) healthy() {
@@ -529,6 +583,9 @@ func (s *Sink) Status() (ok bool, text string) {
 // a cold connection then does not count as a slow broker.
 func (s *Sink) Probed() <-chan struct{} { return s.probed }
 
+// Ingester returns the ingester id of the meshtel-id header.
+func (s *Sink) Ingester() string { return s.ids.Ingester() }
+
 // Spooled returns the undelivered bytes in the spool.
 func (s *Sink) Spooled() int64 { return s.spool.Bytes() }
 
@@ -537,6 +594,8 @@ type sinkMetrics struct {
 	kafkaErrors  prometheus.Counter
 	spooled      *prometheus.CounterVec
 	replayed     prometheus.Counter
+	replayYields prometheus.Counter
+	landed       prometheus.Counter
 	spoolBytes   prometheus.Gauge
 	spoolCorrupt prometheus.Counter
 	dropped      *prometheus.CounterVec
@@ -549,6 +608,7 @@ const (
 	MetricSpoolBytes     = "alsd_spool_bytes"
 	MetricSpoolCorrupt   = "alsd_spool_corrupt_total"
 	MetricRecordsDropped = selfmetric.RecordsDropped
+	MetricSpooled        = "alsd_spooled_total"
 )
 
 func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
@@ -558,9 +618,13 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 		kafkaErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: MetricKafkaErrors, Help: "Failed produce requests."}),
 		spooled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "alsd_spooled_total", Help: "Records written to the spool instead of straight to Kafka, by reason."}, []string{"reason"}),
+			Name: MetricSpooled, Help: "Records written to the spool instead of straight to Kafka, by reason."}, []string{"reason"}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alsd_spool_replayed_total", Help: "Records replayed from the spool to Kafka."}),
+		replayYields: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alsd_spool_replay_yields_total", Help: "Times the replay waited 50ms for live records, which have the broker first."}),
+		landed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alsd_spool_landed_total", Help: "Spooled records whose live produce call, past its delivery timeout, delivered them after all: not replayed."}),
 		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: MetricSpoolBytes, Help: "Bytes of undelivered records in the spool."}),
 		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
@@ -569,7 +633,7 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 		dropped: selfmetric.NewRecordsDropped(reg, selfmetric.DroppedSpoolFull),
 	}
 	if reg != nil {
-		reg.MustRegister(m.produced, m.kafkaErrors, m.spooled, m.replayed, m.spoolBytes, m.spoolCorrupt)
+		reg.MustRegister(m.produced, m.kafkaErrors, m.spooled, m.replayed, m.replayYields, m.landed, m.spoolBytes, m.spoolCorrupt)
 	}
 	return m
 }

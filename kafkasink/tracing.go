@@ -16,7 +16,7 @@ func (s *Sink) traceProduce(ctx context.Context, msgs []record.Message, path str
 	ctx, span := s.tracer.Start(ctx, selftrace.SpanProduce, trace.WithSpanKind(trace.SpanKindProducer))
 	if !span.IsRecording() {
 		span.End()
-		return s.produce(ctx, msgs)
+		return s.produce(ctx, path, msgs)
 	}
 	var size int
 	for i := range msgs {
@@ -29,7 +29,7 @@ func (s *Sink) traceProduce(ctx context.Context, msgs []record.Message, path str
 		selftrace.AttrBytes.Int(size),
 		selftrace.AttrPath.String(path),
 	)
-	err := s.produce(ctx, msgs)
+	err := s.produce(ctx, path, msgs)
 	if err != nil {
 		span.SetAttributes(selftrace.AttrOutcome.String("error"))
 		span.SetStatus(otelcodes.Error, err.Error())

@@ -66,6 +66,12 @@ type Message struct {
 	// Time is when alsd accepted the record; it becomes the Kafka timestamp
 	// and bounds how long the message may wait before it is spooled.
 	Time time.Time
+	// ID becomes the HeaderID header; the sink assigns it on acceptance
+	// and it stays with the message through retries, the spool and replays.
+	ID ID
+	// Prev is the sequence of the ingester's previous message with the
+	// same Key (HeaderPrev); 0 for the first one since the ingester started.
+	Prev uint64
 }
 
 // Append appends the encoding of r to dst.

@@ -286,6 +286,7 @@ func (p *pipeline) buildIngest(enc record.Encoding, brokers []string) error {
 			Brokers:         brokers,
 			Topic:           cfg.topic,
 			SpoolDir:        filepath.Join(cfg.stateDir, "spool"),
+			IdentityDir:     cfg.stateDir,
 			SpoolMaxBytes:   int64(cfg.spoolMaxBytes),
 			DeliveryTimeout: cfg.deliveryTimeout,
 			Registerer:      p.reg,
@@ -382,8 +383,12 @@ func (p *pipeline) started() {
 	if p.otlpLis != nil {
 		otlp += "," + p.otlpLis.Addr().String()
 	}
-	p.log.Info("alsd started", "als", p.alsLis.Addr().String(), "admin", p.admin.URL(), "otlp", otlp,
-		"kafka", strings.Join(p.brokers, ","), "topic", p.cfg.topic, "encoding", p.cfg.encoding, "catalog_services", len(p.cat.Services))
+	attrs := []any{"als", p.alsLis.Addr().String(), "admin", p.admin.URL(), "otlp", otlp,
+		"kafka", strings.Join(p.brokers, ","), "topic", p.cfg.topic, "encoding", p.cfg.encoding, "catalog_services", len(p.cat.Services)}
+	if p.sink != nil {
+		attrs = append(attrs, "ingester", p.sink.Ingester())
+	}
+	p.log.Info("alsd started", attrs...)
 }
 
 func (p *pipeline) stopped() {

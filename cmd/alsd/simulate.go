@@ -123,17 +123,21 @@ func reportEndToEnd(ctx context.Context, stdout io.Writer, admin string, before 
 		fmt.Fprintf(stdout, "alsd ended %.0f streams (--max-stream-age); %.0f entries sent were not accepted, %.1f per rotation\n",
 			rotated, lost, lost/rotated)
 	}
+	spooled := after.spooled - before.spooled
+	fmt.Fprintf(stdout, "spooled: %.0f of %.0f accepted records (%.2f%%) took the spool instead of going straight to Kafka\n",
+		spooled, accepted, 100*spooled/max(accepted, 1))
 	return nil
 }
 
 type alsdCounters struct {
 	produced   float64
 	cpuSeconds float64
-	accepted   float64 // alsd_records_total
+	accepted   float64 // alsd_records_total, all labels
 	rotated    float64 // alsd_streams_rotated_total
+	spooled    float64 // alsd_spooled_total, all reasons
 }
 
-// scrape reads the two counters the benchmark needs from alsd's /metrics.
+// scrape reads the counters the benchmark needs from alsd's /metrics.
 func scrape(ctx context.Context, admin string) (alsdCounters, error) {
 	var c alsdCounters
 	url := strings.TrimSuffix(admin, "/") + "/metrics"
@@ -163,6 +167,7 @@ func scrape(ctx context.Context, admin string) (alsdCounters, error) {
 	c.cpuSeconds = counterSum(families["process_cpu_seconds_total"])
 	c.accepted = counterSum(families[accesslog.MetricRecords])
 	c.rotated = counterSum(families[accesslog.MetricStreamsRotated])
+	c.spooled = counterSum(families[kafkasink.MetricSpooled])
 	return c, nil
 }
 

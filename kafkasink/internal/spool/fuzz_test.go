@@ -31,7 +31,11 @@ func walkSpoolFrames(b []byte) (msgs []record.Message, valid bool) {
 		if crc32.Checksum(payload, table) != binary.LittleEndian.Uint32(b[4:]) {
 			return msgs, false
 		}
-		if len(payload) == 0 || payload[0] != byte(record.JSON) && payload[0] != byte(record.Proto) {
+		if len(payload) == 0 {
+			return msgs, false
+		}
+		enc, hasID := record.Encoding(payload[0]&0x7f), payload[0]&0x80 != 0
+		if enc != record.JSON && enc != record.Proto {
 			return msgs, false
 		}
 		ms, k := binary.Varint(payload[1:])
@@ -39,15 +43,46 @@ func walkSpoolFrames(b []byte) (msgs []record.Message, valid bool) {
 			return msgs, false
 		}
 		rest := payload[1+k:]
+		m := record.Message{Encoding: enc, Time: time.UnixMilli(ms)}
+		if hasID {
+			var ok bool
+			if m.ID, m.Prev, rest, ok = walkID(rest); !ok {
+				return msgs, false
+			}
+		}
 		kl, k2 := binary.Uvarint(rest)
 		if k2 <= 0 || kl > uint64(len(rest)-k2) {
 			return msgs, false
 		}
 		rest = rest[k2:]
-		msgs = append(msgs, record.Message{Encoding: record.Encoding(payload[0]), Time: time.UnixMilli(ms), Key: rest[:kl], Value: rest[kl:]})
+		m.Key, m.Value = rest[:kl], rest[kl:]
+		msgs = append(msgs, m)
 		b = b[8+n:]
 	}
 	return msgs, true
+}
+
+// walkID decodes a frame's ID as Spool documents it: an ingester id of 1 to
+// record.MaxIngesterLen bytes, a sequence of 1 or more and a previous
+// sequence below it.
+func walkID(b []byte) (record.ID, uint64, []byte, bool) {
+	il, k := binary.Uvarint(b)
+	if k <= 0 || il < 1 || il > record.MaxIngesterLen || il > uint64(len(b)-k) {
+		return record.ID{}, 0, nil, false
+	}
+	id := record.ID{Ingester: string(b[k : k+int(il)])}
+	b = b[k+int(il):]
+	seq, k := binary.Uvarint(b)
+	if k <= 0 || seq < 1 {
+		return record.ID{}, 0, nil, false
+	}
+	b = b[k:]
+	prev, k := binary.Uvarint(b)
+	if k <= 0 || prev >= seq {
+		return record.ID{}, 0, nil, false
+	}
+	id.Seq = seq
+	return id, prev, b[k:], true
 }
 
 // fixSpoolChecksums rewrites the checksum of every whole frame, so the

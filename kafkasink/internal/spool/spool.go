@@ -44,7 +44,10 @@ type Config struct {
 //
 // On-disk format: segment files "<seq>.seg", each a sequence of frames
 // [u32 payload length][u32 CRC-32C of payload][payload]; the payload is
-// [u8 encoding][varint unix ms][uvarint key length][key][value]. The cursor
+// [u8 encoding | idFlag][varint unix ms]([uvarint ingester length][ingester]
+// [uvarint sequence][uvarint prev], when idFlag is set)[uvarint key
+// length][key][value]. Frames written before records had ids lack idFlag and
+// come back with a zero ID. The cursor
 // file holds "<seq> <offset>". A frame that fails its checksum or runs past
 // the end of its segment ends that segment's valid prefix: everything before
 // it is replayed, the rest is reported as corrupt.
@@ -239,11 +242,24 @@ func (s *Spool) Append(msgs []record.Message) error {
 	return nil
 }
 
+// idFlag marks, in a frame's encoding byte, that the record's ID follows
+// its time.
+const idFlag = 0x80
+
 func appendFrame(dst []byte, m *record.Message) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
-	dst = append(dst, byte(m.Encoding))
-	dst = binary.AppendVarint(dst, m.Time.UnixMilli())
+	if m.ID.IsZero() {
+		dst = append(dst, byte(m.Encoding))
+		dst = binary.AppendVarint(dst, m.Time.UnixMilli())
+	} else {
+		dst = append(dst, byte(m.Encoding)|idFlag)
+		dst = binary.AppendVarint(dst, m.Time.UnixMilli())
+		dst = binary.AppendUvarint(dst, uint64(len(m.ID.Ingester)))
+		dst = append(dst, m.ID.Ingester...)
+		dst = binary.AppendUvarint(dst, m.ID.Seq)
+		dst = binary.AppendUvarint(dst, m.Prev)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(m.Key)))
 	dst = append(dst, m.Key...)
 	dst = append(dst, m.Value...)
@@ -397,16 +413,24 @@ func decodePayload(p []byte) (record.Message, error) {
 	if len(p) < 1 {
 		return record.Message{}, errors.New("empty payload")
 	}
-	enc := record.Encoding(p[0])
+	enc := record.Encoding(p[0] &^ idFlag)
 	if enc != record.JSON && enc != record.Proto {
 		return record.Message{}, fmt.Errorf("unknown encoding %d", p[0])
 	}
+	hasID := p[0]&idFlag != 0
 	p = p[1:]
 	ms, n := binary.Varint(p)
 	if n <= 0 {
 		return record.Message{}, errors.New("bad timestamp")
 	}
 	p = p[n:]
+	m := record.Message{Encoding: enc, Time: time.UnixMilli(ms)}
+	if hasID {
+		var err error
+		if m.ID, m.Prev, p, err = decodeID(p); err != nil {
+			return record.Message{}, err
+		}
+	}
 	kl, n := binary.Uvarint(p)
 	if n <= 0 || kl > uint64(len(p)-n) {
 		return record.Message{}, errors.New("bad key length")
@@ -414,7 +438,27 @@ func decodePayload(p []byte) (record.Message, error) {
 	p = p[n:]
 	own := make([]byte, len(p))
 	copy(own, p)
-	return record.Message{Encoding: enc, Time: time.UnixMilli(ms), Key: own[:kl:kl], Value: own[kl:]}, nil
+	m.Key, m.Value = own[:kl:kl], own[kl:]
+	return m, nil
+}
+
+// decodeID decodes a frame's record ID and returns the rest of p.
+func decodeID(p []byte) (record.ID, uint64, []byte, error) {
+	il, n := binary.Uvarint(p)
+	if n <= 0 || il == 0 || il > record.MaxIngesterLen || il > uint64(len(p)-n) {
+		return record.ID{}, 0, nil, errors.New("bad ingester id length")
+	}
+	id := record.ID{Ingester: string(p[n : n+int(il)])}
+	p = p[n+int(il):]
+	if id.Seq, n = binary.Uvarint(p); n <= 0 || id.Seq == 0 {
+		return record.ID{}, 0, nil, errors.New("bad sequence")
+	}
+	p = p[n:]
+	prev, n := binary.Uvarint(p)
+	if n <= 0 || prev >= id.Seq {
+		return record.ID{}, 0, nil, errors.New("bad previous sequence")
+	}
+	return id, prev, p[n:], nil
 }
 
 func (s *Spool) markCorrupt(seq uint64, off int64, why error) {

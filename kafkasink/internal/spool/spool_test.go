@@ -15,7 +15,8 @@ import (
 	"github.com/meshtel/meshtel/record"
 )
 
-// spoolMsgs makes n distinct messages; every third is proto-encoded.
+// spoolMsgs makes n distinct messages; every third is proto-encoded, and
+// all but every fourth have an ID (frames of older versions had none).
 func spoolMsgs(prefix string, n int) []record.Message {
 	msgs := make([]record.Message, n)
 	for i := range msgs {
@@ -28,6 +29,10 @@ func spoolMsgs(prefix string, n int) []record.Message {
 			Value:    []byte(fmt.Sprintf(`{"%s":%d,"pad":"%s"}`, prefix, i, strings.Repeat("x", i%7))),
 			Encoding: enc,
 			Time:     time.UnixMilli(1_795_000_000_000 + int64(i)),
+		}
+		if i%4 != 3 {
+			msgs[i].ID = record.ID{Ingester: "ing-" + prefix, Seq: uint64(1000*i + 7)}
+			msgs[i].Prev = uint64(i)
 		}
 	}
 	return msgs
@@ -98,8 +103,8 @@ func sameMessages(t *testing.T, got, want []record.Message) {
 	}
 	for i := range got {
 		g, w := got[i], want[i]
-		if !bytes.Equal(g.Key, w.Key) || !bytes.Equal(g.Value, w.Value) || g.Encoding != w.Encoding || !g.Time.Equal(w.Time) {
-			t.Errorf("message %d: got %s %q %v %v, want %s %q %v %v", i, g.Key, g.Value, g.Encoding, g.Time, w.Key, w.Value, w.Encoding, w.Time)
+		if !bytes.Equal(g.Key, w.Key) || !bytes.Equal(g.Value, w.Value) || g.Encoding != w.Encoding || !g.Time.Equal(w.Time) || g.ID != w.ID || g.Prev != w.Prev {
+			t.Errorf("message %d: got %s %q %v %v %v/%d, want %s %q %v %v %v/%d", i, g.Key, g.Value, g.Encoding, g.Time, g.ID, g.Prev, w.Key, w.Value, w.Encoding, w.Time, w.ID, w.Prev)
 		}
 	}
 }
