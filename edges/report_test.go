@@ -346,7 +346,7 @@ func FuzzUnmarshalState(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
-	f.Add([]byte(stateMagic + "1\ncrc32c=00000000 bytes=2\n{}"))
+	f.Add([]byte("meshtel-edges-state v" + "1\ncrc32c=00000000 bytes=2\n{}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s State
 		if err := s.UnmarshalBinary(data); err != nil {

@@ -1,13 +1,8 @@
 package sli
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshtel/meshtel/internal/atomicfile"
+	"github.com/meshtel/meshtel/internal/stateframe"
 )
 
 // State is the mergeable content of a Tracker: cumulative per-route
@@ -234,63 +230,22 @@ func (t *Tracker) Add(st *State) {
 	}
 }
 
-// The checkpoint format: a magic line with the version, a line with the
-// CRC-32C and length of the body, then the body (JSON of State).
-const stateMagic = "meshtel-sli-state v"
-
-const stateVersion = 1
+// stateFormat is the checkpoint format (package stateframe): a magic line
+// with the version, the body's CRC-32C and length, then the State as JSON.
+var stateFormat = stateframe.Format{Name: "sli", Version: 1, Corrupt: ErrCorrupt}
 
 // ErrCorrupt is returned (wrapped) for a checkpoint that fails its checks.
 var ErrCorrupt = errors.New("corrupt sli state")
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // MarshalBinary encodes s in the checkpoint format.
-func (s *State) MarshalBinary() ([]byte, error) {
-	body, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("encode sli state: %w", err)
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s%d\ncrc32c=%08x bytes=%d\n", stateMagic, stateVersion, crc32.Checksum(body, castagnoli), len(body))
-	b.Write(body)
-	return b.Bytes(), nil
-}
+func (s *State) MarshalBinary() ([]byte, error) { return stateFormat.Marshal(s) }
 
 // UnmarshalBinary decodes the checkpoint format. Damage of any kind is an
 // error wrapping ErrCorrupt.
 func (s *State) UnmarshalBinary(data []byte) error {
-	br := bufio.NewReader(bytes.NewReader(data))
-	magic, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(magic, stateMagic) {
-		return fmt.Errorf("%w: not an sli state file", ErrCorrupt)
-	}
-	var version int
-	if _, err := fmt.Sscanf(magic[len(stateMagic):], "%d\n", &version); err != nil {
-		return fmt.Errorf("%w: bad version line %q", ErrCorrupt, strings.TrimSpace(magic))
-	}
-	if version != stateVersion {
-		return fmt.Errorf("sli state version %d is not supported (want %d)", version, stateVersion)
-	}
-	var sum uint32
-	var n int
-	head, err := br.ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("%w: truncated header", ErrCorrupt)
-	}
-	if _, err := fmt.Sscanf(head, "crc32c=%08x bytes=%d\n", &sum, &n); err != nil {
-		return fmt.Errorf("%w: bad checksum line %q", ErrCorrupt, strings.TrimSpace(head))
-	}
-	body, err := io.ReadAll(br)
-	if err != nil || len(body) != n {
-		return fmt.Errorf("%w: body is %d bytes, header says %d", ErrCorrupt, len(body), n)
-	}
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return fmt.Errorf("%w: checksum %08x, header says %08x", ErrCorrupt, got, sum)
-	}
 	var st State
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	if err := stateFormat.Unmarshal(data, &st); err != nil {
+		return err
 	}
 	*s = st
 	return nil

@@ -155,7 +155,7 @@ func TestCorruptCheckpointIsIgnored(t *testing.T) {
 		"bit flip":    flip,
 		"garbage":     []byte("\x00\x01not a state file"),
 		"empty":       {},
-		"bad header":  []byte(stateMagic + "1\ncrc32c=zz bytes=3\n{}\n"),
+		"bad header":  []byte("meshtel-sli-state v" + "1\ncrc32c=zz bytes=3\n{}\n"),
 		"bad json":    mustEncode([]byte("{not json")),
 		"wrong shape": mustEncode([]byte(`{"services": 7}`)),
 	} {
@@ -191,13 +191,13 @@ func TestCorruptCheckpointIsIgnored(t *testing.T) {
 
 // mustEncode frames body as a valid checkpoint, so only the body is wrong.
 func mustEncode(body []byte) []byte {
-	head := fmt.Sprintf("%s%d\ncrc32c=%08x bytes=%d\n", stateMagic, stateVersion, crc32.Checksum(body, castagnoli), len(body))
+	head := fmt.Sprintf("%s%d\ncrc32c=%08x bytes=%d\n", "meshtel-sli-state v", stateFormat.Version, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)), len(body))
 	return append([]byte(head), body...)
 }
 
 func TestUnsupportedVersion(t *testing.T) {
 	var s State
-	err := s.UnmarshalBinary([]byte(stateMagic + "2\ncrc32c=00000000 bytes=0\n"))
+	err := s.UnmarshalBinary([]byte("meshtel-sli-state v" + "2\ncrc32c=00000000 bytes=0\n"))
 	if err == nil || !strings.Contains(err.Error(), "version 2") {
 		t.Errorf("got %v, want a version error", err)
 	}
@@ -215,7 +215,7 @@ func FuzzStateUnmarshal(f *testing.F) {
 	good, _ := tr.State().MarshalBinary()
 	f.Add(good)
 	f.Add(good[:40])
-	f.Add([]byte(stateMagic + "1\ncrc32c=00000000 bytes=2\n{}"))
+	f.Add([]byte("meshtel-sli-state v" + "1\ncrc32c=00000000 bytes=2\n{}"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s State
