@@ -2,14 +2,11 @@ package edges
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/meshtel/meshtel/internal/atomicfile"
 	"github.com/meshtel/meshtel/internal/stateframe"
 )
 
@@ -218,26 +215,13 @@ func ReadState(dir string) (*State, error) { return ReadStateFile(statePath(dir)
 
 // ReadStateFile reads a checkpoint file.
 func ReadStateFile(path string) (*State, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read edges state: %w", err)
-	}
 	var s State
-	if err := s.UnmarshalBinary(data); err != nil {
-		return nil, fmt.Errorf("edges state %q: %w", path, err)
+	if err := stateFormat.ReadFile(path, &s); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
 
 // writeStateFile replaces path atomically: a crash leaves the old or the
 // new checkpoint, never a mix.
-func writeStateFile(path string, s *State) error {
-	data, err := s.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, data, 0o755); err != nil {
-		return fmt.Errorf("edges checkpoint %q: %w", path, err)
-	}
-	return nil
-}
+func writeStateFile(path string, s *State) error { return stateFormat.WriteFile(path, s) }

@@ -2,7 +2,7 @@
 // state share: a magic line with the version, a line with the CRC-32C and
 // the length of the body, then the body, the state as JSON. The checksum
 // and the length tell a torn or damaged file from an old one; writing it
-// safely is package atomicfile's job.
+// safely is package atomicfile's job (ReadFile and WriteFile use it).
 package stateframe
 
 import (
@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"strings"
+
+	"github.com/meshtel/meshtel/internal/atomicfile"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -75,6 +78,32 @@ func (f Format) Unmarshal(data []byte, v any) error {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("%w: %w", f.Corrupt, err)
+	}
+	return nil
+}
+
+// ReadFile reads the checkpoint file at path into v. A missing file is an
+// error wrapping fs.ErrNotExist; a damaged one wraps f.Corrupt.
+func (f Format) ReadFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s state: %w", f.Name, err)
+	}
+	if err := f.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s state %q: %w", f.Name, path, err)
+	}
+	return nil
+}
+
+// WriteFile replaces path with v's checkpoint atomically (package
+// atomicfile): a crash leaves the old or the new checkpoint, never a mix.
+func (f Format) WriteFile(path string, v any) error {
+	data, err := f.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, data, 0o755); err != nil {
+		return fmt.Errorf("%s checkpoint %q: %w", f.Name, path, err)
 	}
 	return nil
 }
